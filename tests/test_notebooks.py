@@ -34,3 +34,17 @@ def test_notebooks_have_a_title_first():
         h1 = [c for c in cells if c["cell_type"] == "markdown"
               for line in "".join(c["source"]).splitlines() if line.startswith("# ")]
         assert len(h1) == 1, f"{p.name}: {len(h1)} H1 headings, expected 1"
+
+
+def test_notebooks_committed_clean_and_tagged():
+    """Notebooks carry no outputs (the book executes them), and nbdev's directive cells that are not
+    for readers (`#| default_exp`, `#| hide`) are tagged `remove-cell` so the book hides them."""
+    import json
+    for p in NBS:
+        for i, c in enumerate(json.loads(p.read_text())["cells"]):
+            if c["cell_type"] != "code": continue
+            assert not c.get("outputs"), f"{p.name} cell {i} has outputs: clear them before committing"
+            src = "".join(c["source"]).lstrip()
+            if src.startswith(("#| default_exp", "#|default_exp", "#| hide", "#|hide")):
+                assert "remove-cell" in c["metadata"].get("tags", []), \
+                    f"{p.name} cell {i} ({src.splitlines()[0]}) needs the tag remove-cell"
