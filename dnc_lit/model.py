@@ -20,6 +20,7 @@ from .controller import (controller_input, init_lstm, init_feedforward, init_hea
                                 controller_output, interface_vector, clip_forward, LSTMState)
 from .interface import interface_size, parse_interface
 from .access import MemoryState, initial_memory_state, memory_step, memory_step_details
+from .sparse_link import SparseLink, initial_sparse_memory_state, sparse_memory_step, sparse_memory_step_details
 
 # %% ../nbs/31_dnc.ipynb #08b02b9c
 STEP_IMPLS = {"reference": None}   # name -> step function; "reference" is `dnc_step`, set where it is defined below
@@ -40,6 +41,7 @@ class DNCConfig:
     controller_grad_clip: typing.Optional[float] = 10.0   # paper, Methods, Optimization: activation gradients in [-10, 10]
     clip_value: typing.Optional[float] = None             # DeepMind's forward clip (20 there); off, as in the paper
     forget_bias: float = 1.0              # initial LSTM forget-gate bias: Csordás and Sonnet (the paper is silent)
+    link_sparsity: typing.Optional[int] = None            # K of the paper's sparse link matrix; None: the dense N x N link
     impl: str = "reference"               # which implementation of the time step runs (see STEP_IMPLS)
 
     def __post_init__(self): _validate_config(self)
@@ -85,6 +87,12 @@ def _validate_config(c):
             kind = "a finite number" if name == "forget_bias" else "None (off) or a positive number"
             raise ValueError(f"DNCConfig.{name} must be {kind}, got {v!r}")
         fix(name, float(v))
+    K = c.link_sparsity
+    if K is not None:
+        if isinstance(K, bool) or not isinstance(K, numbers.Integral) or K < 1:
+            raise ValueError(f"DNCConfig.link_sparsity (K, links kept per row of the sparse link matrix) must be None (dense) "
+                             f"or a positive integer, got {K!r}")
+        fix("link_sparsity", int(K))
 
 # %% ../nbs/31_dnc.ipynb #f5904d24
 def param_shapes(config):
@@ -163,8 +171,9 @@ def initial_state(config, batch_size):
     "The all-zero state of a DNC before its first step, for a batch of `batch_size` sequences."
     c = config
     ctrl = lstm_initial_state(batch_size, c.num_layers, c.hidden_size) if c.controller == "lstm" else None
-    return DNCState(ctrl, initial_memory_state(batch_size, c.memory_size, c.word_size, c.num_reads),
-                    np.zeros((batch_size, c.num_reads, c.word_size)))
+    if c.link_sparsity is None: mem = initial_memory_state(batch_size, c.memory_size, c.word_size, c.num_reads)
+    else: mem = initial_sparse_memory_state(batch_size, c.memory_size, c.word_size, c.num_reads, c.link_sparsity)
+    return DNCState(ctrl, mem, np.zeros((batch_size, c.num_reads, c.word_size)))
 
 # %% ../nbs/31_dnc.ipynb #9fc05e9f
 def controller_step(params, chi, ctrl_state, config):
@@ -191,13 +200,22 @@ def dnc_step(params, state, x, config, record=False):
     h_all, ctrl, ctrl_rec = controller_step(params, chi, state.controller, config)
     upsilon, xi = controller_output(params, h_all), interface_vector(params, h_all)
     iface = parse_interface(xi, config.num_reads, config.word_size)
-    if record: r, mem, details = memory_step_details(state.memory, iface)
-    else: r, mem = memory_step(state.memory, iface)                      # r_t (B, R, W)
+    K = config.link_sparsity                                             # None: the dense link matrix
+    if record: r, mem, details = (memory_step_details(state.memory, iface) if K is None
+                                  else sparse_memory_step_details(state.memory, iface, K))
+    else: r, mem = memory_step(state.memory, iface) if K is None else sparse_memory_step(state.memory, iface, K)
     y = clip_forward(dnc_output(params, upsilon, r), config.clip_value)  # current reads r_t
     new = DNCState(ctrl, mem, r)
     if not record: return y, new
     return y, new, {"controller_input": chi, "hidden": h_all, **ctrl_rec, "controller_output": upsilon,
-                    "interface_vector": xi, **iface._asdict(), **details, **mem._asdict(), "read_vectors": r, "output": y}
+                    "interface_vector": xi, **iface._asdict(), **details, **_recordable(mem), "read_vectors": r, "output": y}
+
+
+def _recordable(mem):
+    "The memory state as a dict of arrays for the trace (a sparse link is recorded as its index and value arrays)."
+    d = mem._asdict()
+    if isinstance(mem.link, SparseLink): d["link"], d["link_index"] = mem.link.value, mem.link.index
+    return d
 
 
 STEP_IMPLS["reference"] = dnc_step
@@ -260,10 +278,15 @@ def check_state(state, config, batch_size):
         raise ValueError(f"state.controller must be {'an LSTMState' if c.controller == 'lstm' else 'None'} for a {c.controller} controller")
     checks = [("read_vectors", state.read_vectors, (B, c.num_reads, c.word_size)),
               *[(f"memory.{k}", getattr(state.memory, k), s) for k, s in [("memory", (B, N, c.word_size)),
-                ("usage", (B, N)), ("write_weights", (B, N)), ("precedence", (B, N)), ("link", (B, N, N)),
+                ("usage", (B, N)), ("write_weights", (B, N)), ("precedence", (B, N)),
                 ("read_weights", (B, c.num_reads, N))]],
               *([("controller.h", state.controller.h, (B, c.num_layers, c.hidden_size)),
                  ("controller.s", state.controller.s, (B, c.num_layers, c.hidden_size))] if lstm else [])]
+    if c.link_sparsity is None: checks.append(("memory.link", state.memory.link, (B, N, N)))
+    elif not isinstance(state.memory.link, SparseLink):
+        raise ValueError(f"state.memory.link must be a SparseLink for link_sparsity={c.link_sparsity}, got a {type(state.memory.link).__name__}")
+    else: checks += [("memory.link.index", state.memory.link.index, (B, N, c.link_sparsity)),
+                     ("memory.link.value", state.memory.link.value, (B, N, c.link_sparsity))]
     for name, value, shape in checks:
         if tuple(np.shape(value)) != shape:
             raise ValueError(f"state.{name} must have shape {shape} for this config and batch of {B}, got {tuple(np.shape(value))}")
@@ -283,11 +306,11 @@ class DNC:
     "The Differentiable Neural Computer (Graves et al., Nature 2016): a configuration plus pure functions of a params dict."
     def __init__(self, input_size, output_size, hidden_size=64, memory_size=16, word_size=16, num_reads=4,
                  controller="lstm", num_layers=1, activation="tanh", controller_grad_clip=10.0, clip_value=None,
-                 forget_bias=1.0, impl="reference"):
+                 forget_bias=1.0, link_sparsity=None, impl="reference"):
         self.config = DNCConfig(input_size=input_size, output_size=output_size, hidden_size=hidden_size,
                                 memory_size=memory_size, word_size=word_size, num_reads=num_reads, num_layers=num_layers,
                                 controller=controller, activation=activation, controller_grad_clip=controller_grad_clip,
-                                clip_value=clip_value, forget_bias=forget_bias, impl=impl)
+                                clip_value=clip_value, forget_bias=forget_bias, link_sparsity=link_sparsity, impl=impl)
 
     @classmethod
     def from_config(cls, config):

@@ -1,0 +1,81 @@
+"""The whole machine with the paper's sparse link matrix: DNC(..., link_sparsity=K)."""
+import numpy as onp
+import pytest
+from autograd import grad
+import autograd.numpy as np
+
+from dnc_lit.model import DNC, DNCConfig, initial_state
+from dnc_lit.sparse_link import SparseLink, to_dense
+from helpers import numerical_grad
+
+
+def _machine(K, **kw):
+    return DNC.from_config(DNCConfig.tiny(link_sparsity=K, **kw))
+
+
+@pytest.mark.parametrize("K", [1, 2, 3])
+def test_state_and_trace_hold_no_dense_link(K):
+    m = _machine(K)
+    p = m.init(seed=0)
+    x = onp.random.default_rng(K).standard_normal((2, 5, 4))
+    y, state, trace = m.unroll(p, x, trace=True)
+    assert isinstance(state.memory.link, SparseLink)
+    assert state.memory.link.value.shape == (2, 6, K) and state.memory.link.index.shape == (2, 6, K)
+    assert trace["link"].shape == (5, 2, 6, K)
+    for t in range(5):                                    # the paper's invariants, every step
+        L = to_dense(SparseLink(trace["link_index"][t], trace["link"][t]))
+        assert (onp.count_nonzero(L, axis=-1) <= K).all() and (onp.count_nonzero(L, axis=-2) <= K).all()
+        assert (L >= 0).all() and (L <= 1 + 1e-12).all()
+        assert onp.allclose(onp.einsum("bii->bi", L), 0)
+        assert (L.sum(-1) <= 1 + 1e-9).all() and (L.sum(-2) <= 1 + 1e-9).all()
+    assert onp.isfinite(y).all()
+
+
+def test_sparse_differs_from_dense_only_through_the_link():
+    "Same parameters: before the first link can be followed the two machines agree exactly."
+    dense, sp = DNC.from_config(DNCConfig.tiny()), _machine(2)
+    p = dense.init(seed=1)
+    x = onp.random.default_rng(1).standard_normal((1, 4, 4))
+    yd, ys = dense.apply(p, x), sp.apply(p, x)
+    # step 1: L_0 = 0 for both, so the forward/backward weightings are zero and nothing differs
+    assert onp.allclose(yd[:, 0], ys[:, 0], atol=1e-12)
+    assert onp.isfinite(ys).all()
+
+
+def test_gradient_matches_finite_differences():
+    m = _machine(2, hidden_size=4, memory_size=4, word_size=3)
+    p = m.init(seed=2)
+    x = onp.random.default_rng(2).standard_normal((1, 4, 4))
+    proj = onp.random.default_rng(3).standard_normal((1, 4, 3))
+    loss = lambda p: np.sum(m.apply(p, x) * proj)
+    g = grad(loss)(p)
+    rng = onp.random.default_rng(4)
+    for k in sorted(p):
+        flat = p[k].ravel()
+        for j in rng.choice(flat.size, size=min(4, flat.size), replace=False):
+            def f(v, k=k, j=j):
+                q = dict(p); a = p[k].copy().ravel(); a[j] = v; q[k] = a.reshape(p[k].shape); return loss(q)
+            num = numerical_grad(lambda v: f(v), [onp.array(flat[j])], 0)
+            assert onp.isclose(g[k].ravel()[j], num, rtol=1e-4, atol=1e-7), (k, j, g[k].ravel()[j], num)
+
+
+def test_batch_independence():
+    m = _machine(3)
+    p = m.init(seed=5)
+    x = onp.random.default_rng(5).standard_normal((3, 5, 4))
+    y = m.apply(p, x)
+    for b in range(3):
+        assert onp.allclose(y[b], m.apply(p, x[b:b + 1])[0], atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "8"])
+def test_bad_link_sparsity_is_named(bad):
+    with pytest.raises(ValueError, match="link_sparsity"):
+        DNCConfig.tiny(link_sparsity=bad)
+
+
+def test_dense_state_rejected_by_sparse_machine():
+    m = _machine(2)
+    dense_state = initial_state(DNCConfig.tiny(), 1)
+    with pytest.raises(ValueError, match="SparseLink"):
+        m.apply(m.init(0), onp.zeros((1, 2, 4)), state=dense_state)
