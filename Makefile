@@ -33,9 +33,17 @@ book: export
 	$(BIN)/jupyter-book build -W -n --keep-going book/
 	@echo "book: open book/_build/html/index.html"
 
-# the whole test suite: notebooks, unit and property tests, packaging, and the built pages in Chromium
+# the whole test suite: notebooks, unit and property tests, packaging, and the built pages in Chromium.
+# A second `make test` on exactly the same files (and the same browser availability) that already passed
+# says so and stops in seconds; `make test FORCE=1` runs everything again.
+TEST_PASSED := $(VENV)/.tests-passed
 test: book
-	$(BIN)/python -m pytest -n 2
+	@h=$$( { git ls-files -co --exclude-standard -z | xargs -0 sha1sum; command -v chromium chromedriver; } 2>/dev/null | sha1sum | cut -c1-40 ); \
+	if [ -z "$(FORCE)" ] && [ "$$(cat $(TEST_PASSED) 2>/dev/null)" = "$$h" ]; then \
+	  echo "make test: every test already passed on exactly these files; nothing to do (make test FORCE=1 runs them again)"; \
+	else \
+	  rm -f $(TEST_PASSED); $(BIN)/python -m pytest -n 2 && echo "$$h" > $(TEST_PASSED); \
+	fi
 
 # the same without building the book (the browser tests then skip)
 test-fast: export
@@ -54,3 +62,16 @@ wheel: export
 
 clean:
 	rm -rf book/_build dist build *.egg-info .pytest_cache
+
+# speed: training and forward steps/s of the reference and fused paths, and of the PyTorch DNC (PyPI `dnc`) on
+# the same configurations, one thread. bench/.venv holds torch 2.13 CPU (a local file on these machines) and `dnc`
+# without its extras. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for this command only. Not a test.
+BENCH_VENV := bench/.venv
+$(BENCH_VENV)/.installed:
+	test -x $(BENCH_VENV)/bin/python || $(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q torch==2.13.0 numpy autograd
+	$(BENCH_VENV)/bin/pip install -q --no-deps dnc==1.1.0
+	touch $@
+
+bench: export $(BENCH_VENV)/.installed
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BENCH_VENV)/bin/python bench/bench.py $(BENCH_ARGS)
