@@ -26,12 +26,13 @@ def inputs(B=2, T=4, X=4, seed=0):
 
 # ---------------------------------------------------------------- gradients
 
+@pytest.mark.parametrize("impl", ["fast", "reference"])
 @pytest.mark.parametrize("kw", CONTROLLERS, ids=IDS)
-def test_finite_difference_gradient_every_parameter(kw):
+def test_finite_difference_gradient_every_parameter(kw, impl):
     """autograd's gradient of a scalar loss of the logits against central differences, 4 steps, the paper's
     clipping off (it changes large gradients): every entry of W_xi (through it, every path into memory) and
     12 sampled entries of every other parameter array."""
-    cfg = tiny(controller_grad_clip=None, **kw)
+    cfg = tiny(controller_grad_clip=None, impl=impl, **kw)
     params = init_params(cfg, seed=3)
     rng = onp.random.default_rng(1)
     params = {k: v + 0.05 * rng.standard_normal(v.shape) for k, v in params.items()}   # no exact zeros in biases
@@ -85,7 +86,7 @@ def test_controller_receives_previous_reads(kw):
     W = p[key].copy(); W[rows] += 0.5
     moved, _ = unroll({**p, key: W}, x, cfg)
     change = onp.abs(moved - base).max(axis=(0, 2))          # per step
-    assert change[0] == 0.0
+    assert change[0] < 1e-15                     # y_1 cannot depend on r_0 = 0 (to rounding)
     assert (change[1:] > 1e-7).all(), change
     # and chi_t holds exactly [x_t; r_{t-1}]
     T, B = 5, 2
@@ -211,7 +212,7 @@ def test_forward_clip_value_option():
 def test_config_defaults_and_roundtrip():
     c = DNCConfig(input_size=8, output_size=7)
     assert (c.hidden_size, c.memory_size, c.word_size, c.num_reads, c.num_layers) == (64, 16, 16, 4, 1)
-    assert (c.controller, c.controller_grad_clip, c.clip_value, c.impl) == ("lstm", 10.0, None, "reference")
+    assert (c.controller, c.controller_grad_clip, c.clip_value, c.impl) == ("lstm", 10.0, None, "fast")
     assert c.interface_size == 16 * 4 + 3 * 16 + 5 * 4 + 3
     assert DNCConfig(**dataclasses.asdict(c)) == c
     as_numpy = {k: (onp.array(v)[()] if v is not None else None) for k, v in dataclasses.asdict(c).items()}
@@ -246,7 +247,7 @@ def test_parameter_count_and_summary():
     (dict(activation="sigmoid"), ValueError, "activation must be one of"),
     (dict(controller_grad_clip=0.0), ValueError, "controller_grad_clip"),
     (dict(clip_value=float("nan")), ValueError, "clip_value"), (dict(forget_bias="1"), ValueError, "forget_bias"),
-    (dict(impl="fast"), ValueError, "impl must be one of"),
+    (dict(impl="turbo"), ValueError, "impl must be one of"),
 ])
 def test_bad_config(kw, exc, msg):
     with pytest.raises(exc, match=msg):

@@ -1,0 +1,211 @@
+"""The fused primitives of `dnc_lit.fast` against the chapter versions they replace: values to 1e-10, gradients by
+autograd (fused VJP vs autograd through the chapter code) and by central finite differences (fused VJP vs numbers),
+on random inputs including tie-free usages, exact zeros (the all-zero start) and batches > 1. Not a benchmark."""
+import dataclasses
+
+import autograd.numpy as anp
+import numpy as onp
+import pytest
+from autograd import grad
+
+from dnc_lit import access, addressing, allocation, controller, fast, interface, linkage, model
+from dnc_lit.model import DNCConfig, init_params
+from helpers import check_grad
+
+
+def _flat(out):
+    "Any nest of tuples/NamedTuples of arrays -> one flat array (works on autograd boxes)."
+    if isinstance(out, (tuple, list)):
+        return anp.concatenate([_flat(o) for o in out])
+    return anp.ravel(out)
+
+
+def _same(f_fast, f_ref, args, argnums, seed=0):
+    "Values agree to 1e-10 and autograd gradients of a random projection agree to 1e-10."
+    ya, yb = _flat(f_fast(*args)), _flat(f_ref(*args))
+    onp.testing.assert_allclose(ya, yb, rtol=0, atol=1e-10)
+    P = onp.random.default_rng(seed).standard_normal(ya.shape)
+    for i in argnums:
+        ga = grad(lambda *a: anp.sum(P * _flat(f_fast(*a))), i)(*args)
+        gb = grad(lambda *a: anp.sum(P * _flat(f_ref(*a))), i)(*args)
+        onp.testing.assert_allclose(ga, gb, rtol=1e-9, atol=1e-10, err_msg=f"gradient of argument {i}")
+
+
+def _fd(f, args, argnums, seed=1):
+    "Fused gradient against finite differences, through a random projection of the flattened output."
+    P = onp.random.default_rng(seed).standard_normal(_flat(f(*args)).shape)
+    check_grad(lambda *a: anp.sum(P * _flat(f(*a))), args, argnums)
+
+
+rng = onp.random.default_rng(42)
+
+
+@pytest.mark.parametrize("B,N,W,H", [(1, 5, 3, 1), (3, 6, 4, 2)])
+def test_content_weighting(B, N, W, H):
+    M, k, beta = rng.standard_normal((B, N, W)), rng.standard_normal((B, H, W)), 1 + 3 * rng.random((B, H))
+    _same(fast.content_weighting, addressing.content_weighting, (M, k, beta), [0, 1, 2])
+    _fd(fast.content_weighting, (M, k, beta), [0, 1, 2])
+    Z = (onp.zeros((B, N, W)), onp.zeros((B, H, W)), onp.ones((B, H)))        # all-zero memory and keys
+    _same(fast.content_weighting, addressing.content_weighting, Z, [0, 1, 2])
+    assert onp.isfinite(grad(lambda m: anp.sum(fast.content_weighting(m, Z[1], Z[2]) ** 2))(Z[0])).all()
+
+
+def _usages(B, N):
+    "Tie-free random usages, plus rows with exact zeros (one, two, all), as at the start of a sequence."
+    u = rng.random((B + 3, N)) * 0.98 + 0.01
+    u[B, 2] = 0.0
+    u[B + 1, [0, 3]] = 0.0
+    u[B + 2] = 0.0
+    return u
+
+
+@pytest.mark.parametrize("B,N", [(1, 4), (3, 7)])
+def test_allocation_weighting(B, N):
+    u = _usages(B, N)
+    _same(fast.allocation_weighting, allocation.allocation_weighting, (u,), [0])
+    _fd(fast.allocation_weighting, (rng.random((B, N)) * 0.98 + 0.01,), [0])   # tie-free: the sort is locally constant
+
+
+def test_excl_cumprod_bwd_has_no_division():
+    x = onp.array([[0.0, 0.0, 0.5, 0.3], [0.0, 0.7, 0.2, 0.9]])
+    g = rng.standard_normal(x.shape)
+    expected = onp.zeros_like(x)
+    for b in range(2):                                   # plain loops from the definition
+        for j in range(4):
+            for k in range(j + 1, 4):
+                expected[b, j] += g[b, k] * onp.prod([x[b, i] for i in range(k) if i != j])
+    onp.testing.assert_allclose(fast._excl_cumprod_bwd(x, g), expected, atol=1e-15)
+
+
+def _link_ref(L_prev, w_w, p_prev, w_r_prev):
+    L = linkage.link_matrix(L_prev, w_w, p_prev)
+    return (L, *linkage.directional_weightings(L, w_r_prev))
+
+
+@pytest.mark.parametrize("B,N,R", [(1, 4, 1), (2, 5, 3)])
+def test_link_and_directional(B, N, R):
+    args = (rng.random((B, N, N)) / N, rng.dirichlet(onp.ones(N), B) * 0.9, rng.dirichlet(onp.ones(N), B) * 0.8,
+            rng.dirichlet(onp.ones(N), (B, R)))
+    _same(fast.link_and_directional, _link_ref, args, [0, 1, 2, 3])
+    _fd(fast.link_and_directional, args, [0, 1, 2, 3])
+    zeros = (onp.zeros((B, N, N)), onp.zeros((B, N)), onp.zeros((B, N)), onp.zeros((B, R, N)))
+    _same(fast.link_and_directional, _link_ref, zeros, [0, 1, 2, 3])
+
+
+@pytest.mark.parametrize("below", [False, True])
+def test_lstm_layer(below):
+    B, X, H = 3, 4, 5
+    D = X + H + (H if below else 0)
+    args = (rng.standard_normal((D, 4 * H)), rng.standard_normal(4 * H), rng.standard_normal((B, X)),
+            rng.standard_normal((B, H)), rng.standard_normal((B, H))) + ((rng.standard_normal((B, H)),) if below else ())
+    _same(fast.lstm_layer, controller.lstm_layer, args, range(len(args)))
+    _fd(fast.lstm_layer, args, range(len(args)))
+
+
+def test_parse_interface():
+    R, W = 3, 4
+    xi = 4 * rng.standard_normal((2, interface.interface_size(R, W)))
+    f = lambda x: fast.parse_interface(x, R, W)
+    _same(f, lambda x: interface.parse_interface(x, R, W), (xi,), [0])
+    _fd(f, (xi,), [0])
+    with pytest.raises(ValueError):
+        fast.parse_interface(onp.zeros((2, 5)), R, W)
+
+
+def _steps(mstep, parse, xis, B, N, W, R):
+    "A few memory steps from the zero state (so exact zeros take part), outputs flattened."
+    state, outs = access.initial_memory_state(B, N, W, R), []
+    for t in range(xis.shape[0]):
+        r, state = mstep(state, parse(xis[t], R, W))
+        outs.append(anp.ravel(r))
+    return anp.concatenate(outs + [anp.ravel(s) for s in state])
+
+
+@pytest.mark.parametrize("B,N,W,R", [(1, 4, 3, 1), (2, 5, 3, 2)])
+def test_memory_step(B, N, W, R):
+    xis = rng.standard_normal((3, B, interface.interface_size(R, W)))
+    f = lambda z: _steps(fast.memory_step, fast.parse_interface, z, B, N, W, R)
+    _same(f, lambda z: _steps(access.memory_step, interface.parse_interface, z, B, N, W, R), (xis,), [0])
+    _fd(f, (xis,), [0])
+
+
+def test_memory_step_random_state():
+    "One step from a random (non-zero) state: gradients w.r.t. every state array and interface field."
+    B, N, W, R = 2, 5, 3, 2
+    st = access.MemoryState(rng.standard_normal((B, N, W)), rng.random((B, N)), rng.dirichlet(onp.ones(N), B) * 0.9,
+                            rng.dirichlet(onp.ones(N), B) * 0.8, rng.random((B, N, N)) / N, rng.dirichlet(onp.ones(N), (B, R)))
+    it = interface.parse_interface(rng.standard_normal((B, interface.interface_size(R, W))), R, W)
+    args = tuple(st) + tuple(it)
+    ff = lambda *a: fast.memory_step(access.MemoryState(*a[:6]), interface.Interface(*a[6:]))
+    fr = lambda *a: access.memory_step(access.MemoryState(*a[:6]), interface.Interface(*a[6:]))
+    _same(ff, fr, args, range(16))
+    _fd(ff, args, range(16))
+
+
+REF = dict(impl="reference")   # the chapters' step: the oracle
+CONFIGS = [DNCConfig.tiny(**REF), DNCConfig.tiny(num_layers=2, controller_grad_clip=0.05, **REF),
+           DNCConfig.tiny(controller_grad_clip=None, **REF)]
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=["tiny", "2-layers-clip", "no-clip"])
+def test_fused_unroll_matches_reference(cfg):
+    p, x = init_params(cfg, 3), rng.standard_normal((2, 4, cfg.input_size))
+    P = rng.standard_normal((2, 4, cfg.output_size))
+    fast_loss = lambda p, x: anp.sum(P * fast.fused_unroll(p, x, cfg)[0]) + anp.sum(fast.fused_unroll(p, x, cfg)[1].memory.link)
+    ref_loss = lambda p, x: anp.sum(P * model._unroll(p, x, cfg)[0]) + anp.sum(model._unroll(p, x, cfg)[1].memory.link)
+    onp.testing.assert_allclose(fast.fused_unroll(p, x, cfg)[0], model._unroll(p, x, cfg)[0], atol=1e-10)
+    ga, gb = grad(fast_loss, (0, 1))(p, x), grad(ref_loss, (0, 1))(p, x)
+    for k in p:
+        onp.testing.assert_allclose(ga[0][k], gb[0][k], rtol=1e-9, atol=1e-10, err_msg=k)
+    onp.testing.assert_allclose(ga[1], gb[1], rtol=1e-9, atol=1e-10)
+
+
+def test_fused_unroll_finite_differences():
+    cfg = DNCConfig.tiny(hidden_size=3, memory_size=4, word_size=2, num_reads=1, **REF)
+    p, x = init_params(cfg, 0), rng.standard_normal((1, 3, cfg.input_size))
+    P = rng.standard_normal((1, 3, cfg.output_size))
+    names = sorted(p)
+    f = lambda *arrays: anp.sum(P * fast.fused_unroll(dict(zip(names, arrays)), x, cfg)[0])
+    check_grad(f, [p[k] for k in names])
+
+
+def test_fast_step_and_switch():
+    cfg = DNCConfig.tiny(**REF)
+    p, x = init_params(cfg, 0), rng.standard_normal((2, 3, cfg.input_size))
+    fcfg = dataclasses.replace(cfg, impl="fast")
+    assert {"fast", "fast-step"} <= set(model.STEP_IMPLS) and "fast" in model.SEQUENCE_IMPLS
+    assert DNCConfig.tiny().impl == "fast"                            # the default
+    onp.testing.assert_allclose(model._unroll(p, x, dataclasses.replace(cfg, impl="fast-step"))[0],
+                                model._unroll(p, x, cfg)[0], atol=1e-10)
+    ref = model._unroll(p, x, cfg)[0]
+    onp.testing.assert_allclose(model._unroll(p, x, fcfg)[0], ref, atol=1e-10)
+    onp.testing.assert_allclose(fast.fast_unroll(p, x, cfg)[0], ref, atol=1e-10)
+    y, st, tr = fast.fast_unroll(p, x, cfg, trace=True)          # the trace comes from the reference step
+    onp.testing.assert_allclose(y, ref, atol=1e-10)
+    assert "allocation" in tr
+
+
+def test_feedforward_fast_step_matches_reference():
+    cfg = DNCConfig.tiny(controller="feedforward", **REF)
+    p, x = init_params(cfg, 0), rng.standard_normal((2, 3, cfg.input_size))
+    f = lambda p: anp.sum(model._unroll(p, x, dataclasses.replace(cfg, impl="fast"))[0] ** 2)
+    r = lambda p: anp.sum(model._unroll(p, x, cfg)[0] ** 2)
+    onp.testing.assert_allclose(f(p), r(p), atol=1e-10)
+    gf, gr = grad(f)(p), grad(r)(p)
+    for k in p:
+        onp.testing.assert_allclose(gf[k], gr[k], rtol=1e-9, atol=1e-10, err_msg=k)
+
+
+def test_no_nan_from_zero_start():
+    cfg = DNCConfig.tiny()
+    p, x = init_params(cfg, 0), onp.zeros((2, 3, cfg.input_size))
+    g = grad(lambda p: anp.sum(fast.fused_unroll(p, x, cfg)[0] ** 2))(p)
+    assert all(onp.isfinite(v).all() for v in g.values())
+
+
+def test_batch_independence():
+    cfg = DNCConfig.tiny()
+    p, x = init_params(cfg, 0), rng.standard_normal((3, 4, cfg.input_size))
+    whole = fast.fused_unroll(p, x, cfg)[0]
+    for b in range(3):
+        onp.testing.assert_allclose(fast.fused_unroll(p, x[b:b + 1], cfg)[0][0], whole[b], atol=1e-12)
