@@ -14,11 +14,11 @@ from autograd.extend import primitive, defvjp
 def retention(free_gates, read_weights_prev):
     """Memory retention vector psi_t = prod_i (1 - f^i_t w^{r,i}_{t-1}), Methods, Dynamic memory allocation.
     free_gates (B, R), read_weights_prev (B, R, N) -> psi (B, N), entries in [0, 1]."""
-    f, w_r_prev = free_gates, read_weights_prev
+    w_r_prev = read_weights_prev
     B, R, N = w_r_prev.shape
     psi = np.ones((B, N))
     for i in range(R):                   # a product over the R heads, written as a loop (see below)
-        psi = psi * (1 - f[:, i, None] * w_r_prev[:, i])   # (B, N)
+        psi = psi * (1 - free_gates[:, i, None] * w_r_prev[:, i])   # (B, N)
     return psi
 
 # %% ../nbs/21_allocation.ipynb #428f8c22

@@ -111,8 +111,9 @@ def lstm_controller(params, chi, state, grad_clip=None, clip_value=None):
                              state.h[:, l], state.s[:, l], h_below)
         h, s = clip_activation(h, grad_clip, clip_value), clip_forward(s, clip_value)
         hs, ss, gates, h_below = hs + [h], ss + [s], gates + [g], h
-    i, f, o = (np.stack([g[k] for g in gates], axis=1) for k in range(3))   # (B, L, H) each
-    return np.concatenate(hs, axis=-1), LSTMState(np.stack(hs, 1), np.stack(ss, 1)), {"input": i, "forget": f, "output": o}
+    names = ("input", "forget", "output")
+    gates = {name: np.stack([g[k] for g in gates], axis=1) for k, name in enumerate(names)}   # (B, L, H) each
+    return np.concatenate(hs, axis=-1), LSTMState(np.stack(hs, 1), np.stack(ss, 1)), gates
 
 # %% ../nbs/10_controller.ipynb #53855e07
 def controller_output(params, h_all):
