@@ -135,10 +135,12 @@ def parameter_count(config):
 
 
 def state_size(config):
-    "Numbers carried from one step to the next for one sequence: memory, usage, weightings, links, reads, controller."
-    N, W, R = config.memory_size, config.word_size, config.num_reads
+    """Numbers carried from one step to the next for one sequence: memory, usage, weightings, links (N*N dense, or
+    2*N*K for the index and value arrays of the sparse link), reads, controller."""
+    N, W, R, K = config.memory_size, config.word_size, config.num_reads, config.link_sparsity
     ctrl = 2 * config.num_layers * config.hidden_size if config.controller == "lstm" else 0
-    return N * W + 3 * N + N * N + R * N + R * W + ctrl
+    link = N * N if K is None else 2 * N * K
+    return N * W + 3 * N + link + R * N + R * W + ctrl
 
 # %% ../nbs/31_dnc.ipynb #a2b7a712
 def _role(name):

@@ -235,6 +235,11 @@ def test_parameter_count_and_summary():
     assert state_size(cfg) == N * W + 3 * N + N * N + R * N + R * W + 2 * H
     assert sum(a.size for a in initial_state(cfg, 1).memory) + R * W + 2 * H == state_size(cfg)
     assert DNC.from_config(cfg).parameter_count == parameter_count(cfg)
+    K = 1                                                    # the sparse link: index and value arrays (N, K), not (N, N)
+    sparse = tiny(link_sparsity=K)
+    assert state_size(sparse) == N * W + 3 * N + 2 * N * K + R * N + R * W + 2 * H
+    mem = initial_state(sparse, 1).memory
+    assert sum(a.size for f in mem for a in (f if isinstance(f, tuple) else (f,))) + R * W + 2 * H == state_size(sparse)
 
 
 # ---------------------------------------------------------------- bad input at the boundary
