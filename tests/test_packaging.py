@@ -25,6 +25,9 @@ def test_wheel_contents_and_metadata(wheel):
     mods = sorted(p.name for p in (ROOT / "dnc_lit").glob("*.py"))
     for m in mods: assert f"dnc_lit/{m}" in names, f"{m} missing from the wheel"
     assert not any(n.startswith(("nbs/", "tests/", "book/")) for n in names)
+    for w in ("copy", "repeat_copy"): assert f"dnc_lit/weights/{w}.npz" in names, f"trained weights {w}.npz not shipped"
+    assert any(n.endswith("entry_points.txt") and b"dnc-lit = dnc_lit.cli:main" in z.read(n)
+               for z in [zipfile.ZipFile(wheel)] for n in z.namelist()), "console script dnc-lit missing"
     reqs = [l.split(":", 1)[1].strip() for l in meta.splitlines() if l.startswith("Requires-Dist:")]
     runtime = sorted(r.split(">")[0].split("<")[0].split("=")[0].split(";")[0].strip().lower()
                      for r in reqs if "extra ==" not in r)
@@ -51,3 +54,11 @@ def test_wheel_installs_alone_and_imports(wheel, tmp_path):
     r = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip(), "no version printed"
+    # the command line and the shipped weights work without the extras
+    cli = venv / "bin" / "dnc-lit"
+    r = subprocess.run([str(cli), "evaluate", "--lengths", "3", "--num-sequences", "50", "--json",
+                        str(venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+                            / "dnc_lit" / "weights" / "copy.npz")], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    import json
+    assert json.loads(r.stdout)["3"]["mean_bit_errors"] < 0.05, r.stdout   # the shipped copy weights still copy
