@@ -1,9 +1,17 @@
-"""Training and forward-only speed of dnc_lit's DNC (reference path, fused step, fused sequence), of the PyTorch
-DNC (PyPI `dnc`) when it is installed, and of an allocation written in the original NumPy project's style.
+"""Training and forward-only speed of dnc_lit's DNC (reference path, fused step, fused sequence), of the PyTorch DNC
+(PyPI `dnc`) when it is installed, and of an allocation written in the original NumPy project's style; with
+`--ladder`, the measured effect of each fusion step. PASS/FAIL lines against the targets of issue 6.
 
 Run by `make bench` (which makes bench/.venv with torch 2.13 CPU and `dnc` without its extras). Not a test.
-Each measurement runs in its own subprocess, one thread, so its peak memory (ru_maxrss) is its own.
-Usage: python bench/bench.py [--repeats 7] [--quick]
+
+Method (for a shared, loaded machine): every (implementation, configuration, mode) runs in its own single-threaded
+worker process, started once; the driver then runs `--repeats` rounds, and in each round asks every worker in turn
+for one timed block of steps (about `--min-time` CPU seconds), so that load drifting over the run hits all
+implementations alike. The primary number is steps per CPU-second of the worker's own process (time.process_time:
+what other processes do to the wall clock does not count); steps per wall-second is printed alongside. Reported: the
+median over rounds and the spread [min-max]; ratios are taken within each round, then their median [min-max]. The
+load average is printed before, during and after.
+Usage: python bench/bench.py [--repeats 7] [--min-time 1.0] [--quick] [--ladder] [--out results.json]
 """
 import argparse, json, os, platform, subprocess, sys, time, datetime
 
@@ -15,6 +23,12 @@ CONFIGS = {   # the issue's configurations
     "a": dict(hidden=32, N=64, W=8, R=2, batch=1, bits=6, min_len=5, max_len=5),
     "b": dict(hidden=64, N=32, W=16, R=4, batch=16, bits=8, min_len=1, max_len=10),
 }
+TARGETS = dict(torch=3.0, original=15.0, copy_seconds=600.0)   # issue 6
+LADDER = ["reference", "+alloc", "+content", "+link", "fast-step", "fast"]
+LADDER_TEXT = {"reference": "reference (the chapters' code)", "+alloc": "+ fused allocation weighting",
+               "+content": "+ fused content weighting", "+link": "+ fused link update",
+               "fast-step": "+ fused LSTM, interface and memory step (impl=\"fast-step\")",
+               "fast": "fused sequence (impl=\"fast\")"}
 
 
 # ------------------------------------------------------------------------------------------ worker side
@@ -32,6 +46,18 @@ def _batches(cfg, seed=0):
         yield copy_task(rng, cfg["batch"], cfg["bits"], cfg["min_len"], cfg["max_len"])
 
 
+def _patch_ladder(impl):
+    "The reference step with some of its blocks replaced by the fused ones (the rungs of --ladder)."
+    import numpy as onp
+    import dnc_lit.access as access
+    import dnc_lit.fast as fast
+    rungs = LADDER[1:LADDER.index(impl) + 1]
+    if "+alloc" in rungs: access.allocation_weighting = fast.allocation_weighting
+    if "+content" in rungs: access.content_weighting = fast.content_weighting
+    if "+link" in rungs:     # the fused link update; the directional weightings stay the chapter's
+        access.link_matrix = lambda L, w, p: fast._link_p(L, w, p, onp.zeros((w.shape[0], 1, w.shape[-1])))[0]
+
+
 def _numpy_step(impl, cfg, mode):
     "A function doing one step (make a batch, forward from a fresh memory, loss [, backward, RMSProp])."
     import dataclasses
@@ -39,7 +65,6 @@ def _numpy_step(impl, cfg, mode):
     from dnc_lit.model import DNCConfig, init_params, _unroll
     from dnc_lit.train import masked_sigmoid_cross_entropy
     from dnc_lit.optim import get_optimiser
-    import dnc_lit.fast as fast
     X, Y = cfg["bits"] + 2, cfg["bits"] + 1
     c = DNCConfig(input_size=X, output_size=Y, hidden_size=cfg["hidden"], memory_size=cfg["N"], word_size=cfg["W"],
                   num_reads=cfg["R"], impl="reference")
@@ -47,9 +72,9 @@ def _numpy_step(impl, cfg, mode):
         import dnc_lit.access as access
         from loop_allocation import loop_allocation_weighting
         access.allocation_weighting = loop_allocation_weighting
-    run = {"reference": lambda p, x: _unroll(p, x, c)[0], "loop-alloc": lambda p, x: _unroll(p, x, c)[0],
-           "fast-step": lambda p, x: _unroll(p, x, dataclasses.replace(c, impl="fast-step"))[0],
-           "fast": lambda p, x: _unroll(p, x, dataclasses.replace(c, impl="fast"))[0]}[impl]
+    if impl.startswith("+"): _patch_ladder(impl)
+    c = dataclasses.replace(c, impl=impl if impl in ("fast", "fast-step") else "reference")
+    run = lambda p, x: _unroll(p, x, c)[0]
     params, batches = init_params(c, 0), _batches(cfg)
     opt = get_optimiser("rmsprop", lr=1e-4)
     state = [params, opt.init(params)]
@@ -115,7 +140,8 @@ def _alloc_micro(impl, cfg):
     return lambda: g(u)
 
 
-def worker(impl, cfg_name, mode, repeats, min_time):
+def worker(impl, cfg_name, mode, min_time):
+    "Build the step, warm up, size a block to ~min_time CPU seconds, then run one block per 'run' line on stdin."
     sys.path.insert(0, ROOT)
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     cfg = CONFIGS[cfg_name]
@@ -124,29 +150,76 @@ def worker(impl, cfg_name, mode, repeats, min_time):
     else: step = _numpy_step(impl, cfg, mode)
     base = _rss_mb()
     for _ in range(3): step()                                    # warm-up
-    n, t0 = 0, time.perf_counter()                               # steps per timed block: about min_time seconds
-    while time.perf_counter() - t0 < min_time / 3: step(); n += 1
-    per_block = max(1, int(round(n * 3)))
-    rates = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    n, c0 = 0, time.process_time()
+    while time.process_time() - c0 < min_time / 3: step(); n += 1
+    per_block = max(1, int(round(n * min_time / max(time.process_time() - c0, 1e-9))))   # ~min_time CPU s
+    print(json.dumps(dict(ready=True, steps=per_block)), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run": break
+        c0, w0 = time.process_time(), time.perf_counter()
         for _ in range(per_block): step()
-        rates.append(per_block / (time.perf_counter() - t0))
-    print(json.dumps(dict(rates=rates, steps=per_block, rss_base=base, rss_peak=_rss_mb())))
+        c, w = time.process_time() - c0, time.perf_counter() - w0
+        print(json.dumps(dict(cpu=per_block / c, wall=per_block / w, load=os.getloadavg()[0])), flush=True)
+    print(json.dumps(dict(rss_base=base, rss_peak=_rss_mb())), flush=True)
 
 
 # ------------------------------------------------------------------------------------------ driver side
-def measure(impl, cfg_name, mode, args):
-    env = {**os.environ, **THREAD_ENV}
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", impl, cfg_name, mode,
-           "--repeats", str(args.repeats), "--min-time", str(args.min_time)]
-    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if p.returncode != 0:
-        return dict(error=p.stderr.strip().splitlines()[-1] if p.stderr.strip() else f"exit {p.returncode}")
-    res = json.loads(p.stdout.strip().splitlines()[-1])
-    r = sorted(res["rates"])
-    res.update(median=r[len(r) // 2], lo=r[0], hi=r[-1])
-    return res
+class Worker:
+    def __init__(self, impl, cfg_name, mode, min_time):
+        self.key, self.runs, self.error = (impl, cfg_name, mode), [], None
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", impl, cfg_name, mode, "--min-time", str(min_time)]
+        self.p = subprocess.Popen(cmd, env={**os.environ, **THREAD_ENV}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.info = self._read()
+
+    def _read(self):
+        line = self.p.stdout.readline()
+        if not line:
+            err = self.p.stderr.read().strip().splitlines()
+            self.error = err[-1] if err else f"exit {self.p.wait()}"
+            return None
+        return json.loads(line)
+
+    def run(self):
+        if self.error: return
+        self.p.stdin.write("run\n"); self.p.stdin.flush()
+        r = self._read()
+        if r is not None: self.runs.append(r)
+
+    def close(self):
+        if not self.error:
+            self.p.stdin.write("quit\n"); self.p.stdin.flush()
+            self.info.update(self._read() or {})
+        self.p.wait()
+
+    def stats(self, what="cpu"):
+        if self.error or not self.runs: return None
+        r = sorted(x[what] for x in self.runs)
+        return dict(median=r[len(r) // 2] if len(r) % 2 else (r[len(r) // 2 - 1] + r[len(r) // 2]) / 2, lo=r[0], hi=r[-1])
+
+
+def med(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
+
+
+def measure(keys, args):
+    "Start a worker per key, then `repeats` interleaved rounds of one block each. Returns {key: Worker}."
+    ws = {}
+    for k in keys: ws[k] = Worker(*k, args.min_time)
+    for i in range(args.repeats):
+        for w in ws.values(): w.run()
+        print(f"   round {i + 1}/{args.repeats} done, load average {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+    for w in ws.values(): w.close()
+    return ws
+
+
+def ratio(ws, num, den, what="cpu"):
+    "Per-round ratio of rates num/den (same round), then median and [min-max] over rounds."
+    a, b = ws.get(num), ws.get(den)
+    if a is None or b is None or not a.runs or not b.runs: return None
+    rs = [x[what] / y[what] for x, y in zip(a.runs, b.runs)]
+    return dict(median=med(rs), lo=min(rs), hi=max(rs))
 
 
 def have_torch():
@@ -156,56 +229,116 @@ def have_torch():
     return all(importlib.util.find_spec(m) is not None for m in ("torch", "dnc"))
 
 
+def header(args, torch_ok):
+    import numpy
+    from importlib.metadata import version
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    print(f"-- dnc_lit benchmark{' (--ladder)' if args.ladder else ''}, "
+          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    print(f"-- {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {numpy.__version__}"
+          + (f", torch {version('torch')}, dnc {version('dnc')}"
+             if torch_ok else ", PyTorch DNC not installed (make bench installs it)"))
+    print(f"-- one thread per worker process ({', '.join(f'{k}=1' for k in THREAD_ENV)}; torch.set_num_threads(1)); "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
+          f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")
+    print(f"-- method: one worker process per row, {args.repeats} interleaved rounds of one block (~{args.min_time:g} CPU s) "
+          f"per worker after 3 warm-up steps; steps per CPU-second of the worker's own process (primary) and per "
+          f"wall-second; median [min-max] over rounds; ratios per round, then median [min-max]")
+    print(f"-- load average at the start (other processes on the machine; 1, 5, 15 min): "
+          + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+
+def cell(s, fmt="{:.1f}"):
+    return "n/a" if s is None else f"{fmt.format(s['median'])} [{fmt.format(s['lo'])}-{fmt.format(s['hi'])}]"
+
+
+def main_speed(args, torch_ok):
+    impls = ["fast", "torch", "reference", "loop-alloc", "fast-step"] if torch_ok else ["fast", "reference", "loop-alloc", "fast-step"]
+    keys = [(i, c, m) for c in CONFIGS for m in ("train", "forward") for i in impls]
+    ws = measure(keys, args)
+    out = {"rows": [], "ratios": {}}
+    print("\n| config | implementation | train steps/CPU-s | train steps/wall-s | forward steps/CPU-s | peak RSS MB (after imports) |")
+    print("|---|---|---|---|---|---|")
+    for c in CONFIGS:
+        for i in impls:
+            tr, fw = ws[i, c, "train"], ws[i, c, "forward"]
+            if tr.error: print(f"| ({c}) | {i} | error: {tr.error} | | | |"); continue
+            mem = f"{tr.info.get('rss_peak', 0):.0f} ({tr.info.get('rss_base', 0):.0f})"
+            print(f"| ({c}) | {i} | {cell(tr.stats())} | {cell(tr.stats('wall'))} | {cell(fw.stats())} | {mem} |")
+            out["rows"].append(dict(config=c, impl=i, train_cpu=tr.stats(), train_wall=tr.stats("wall"),
+                                    forward_cpu=fw.stats(), rss_peak=tr.info.get("rss_peak"), rss_base=tr.info.get("rss_base")))
+    print("\nRatios of training speed, per round then median [min-max] (CPU-time; wall-clock in parentheses):")
+    pairs = [("fast", "torch"), ("fast-step", "torch"), ("fast", "loop-alloc"), ("fast", "reference"), ("torch", "loop-alloc")]
+    for c in CONFIGS:
+        for n, d in pairs:
+            r, rw = ratio(ws, (n, c, "train"), (d, c, "train")), ratio(ws, (n, c, "train"), (d, c, "train"), "wall")
+            if r is None: continue
+            out["ratios"][f"{c}: {n}/{d}"] = dict(cpu=r, wall=rw)
+            print(f"  ({c}) {n} / {d}: {cell(r, '{:.2f}')}x  ({cell(rw, '{:.2f}')}x)")
+    print("\nTargets (issue 6), on the CPU-time ratios' medians:")
+    checks = []
+    for c in CONFIGS:
+        r = out["ratios"].get(f"{c}: fast/torch")
+        checks.append((f"({c}) training >= {TARGETS['torch']:g}x the PyTorch DNC's steps/s, one thread",
+                       None if r is None else r["cpu"]["median"], TARGETS["torch"]))
+    r = out["ratios"].get("a: fast/loop-alloc")
+    checks.append((f"(a) training >= {TARGETS['original']:g}x the original NumPy project's (proxy: loop-alloc)",
+                   None if r is None else r["cpu"]["median"], TARGETS["original"]))
+    for text, v, t in checks:
+        print(f"  {'PASS' if v is not None and v >= t else 'FAIL' if v is not None else 'N/A '}  {text}: "
+              + ("not measured" if v is None else f"{v:.2f}x"))
+    copy = os.path.join(ROOT, "nbs", "data", "copy_original_setup.json")
+    if os.path.exists(copy):
+        d = json.load(open(copy))
+        ok = d.get("solved") and d.get("wall_seconds", 1e9) < TARGETS["copy_seconds"]
+        print(f"  {'PASS' if ok else 'FAIL'}  copy task in the original setup solved in < 10 min wall clock, one core "
+              f"(recorded in nbs/data/copy_original_setup.json): {'solved' if d.get('solved') else 'NOT solved'} after "
+              f"{d.get('iterations')} iterations, {d.get('wall_seconds')} s wall, {d.get('cpu_seconds')} s CPU")
+    else:
+        print("  N/A   copy task in the original setup: run bench/copy_original_setup.py first")
+    print("\nAllocation weighting alone, forward + backward (calls per CPU-second, median [min-max]):")
+    print("| config (B, N) | loop of np.prod (original style) | chapter (cumprod primitive) | fused |")
+    print("|---|---|---|---|")
+    al = measure([(i, c, "alloc") for c in CONFIGS for i in ("loop-alloc", "reference", "fast")], args)
+    for c, cfg in CONFIGS.items():
+        print(f"| ({c}) ({cfg['batch']}, {cfg['N']}) | " + " | ".join(cell(al[i, c, "alloc"].stats(), "{:.0f}")
+                                                             for i in ("loop-alloc", "reference", "fast")) + " |")
+    return out
+
+
+def main_ladder(args):
+    ws = measure([(i, c, "train") for c in CONFIGS for i in LADDER], args)
+    out = {"rows": []}
+    print("\nThe measured effect of each step: one training step (batch, forward, loss, backward, RMSProp)")
+    print("| step | (a) steps/CPU-s | (a) vs reference | (b) steps/CPU-s | (b) vs reference |")
+    print("|---|---|---|---|---|")
+    for i in LADDER:
+        cells = []
+        for c in CONFIGS:
+            r = ratio(ws, (i, c, "train"), ("reference", c, "train"))
+            cells += [cell(ws[i, c, "train"].stats()), cell(r, "{:.2f}") + "x"]
+            out["rows"].append(dict(config=c, impl=i, train_cpu=ws[i, c, "train"].stats(), vs_reference=r))
+        print(f"| {LADDER_TEXT[i]} | " + " | ".join(cells) + " |")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker", nargs=3)
-    ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--min-time", type=float, default=1.0, help="seconds per timed block (approximately)")
-    ap.add_argument("--quick", action="store_true", help="3 repeats of short blocks")
+    ap.add_argument("--repeats", type=int, default=7, help="rounds")
+    ap.add_argument("--min-time", type=float, default=1.0, help="CPU seconds per timed block (approximately)")
+    ap.add_argument("--quick", action="store_true", help="3 rounds of short blocks")
+    ap.add_argument("--ladder", action="store_true", help="the effect of each fusion step instead")
+    ap.add_argument("--out", help="also write the results as JSON here")
     args = ap.parse_args()
     if args.quick: args.repeats, args.min_time = 3, 0.3
-    if args.worker: return worker(*args.worker, args.repeats, args.min_time)
-
+    if args.worker: return worker(*args.worker, args.min_time)
     torch_ok = have_torch()
-    impls = ["reference", "loop-alloc", "fast-step", "fast"] + (["torch"] if torch_ok else [])
-    import numpy
-    from importlib.metadata import version
-    print(f"-- dnc_lit benchmark, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"-- {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, NumPy {numpy.__version__}"
-          + (f", torch {version('torch')}, dnc {version('dnc')}"
-             if torch_ok else ", PyTorch DNC not installed (make bench installs it)"))
-    print(f"-- one thread ({', '.join(f'{k}=1' for k in THREAD_ENV)}; torch.set_num_threads(1)); "
-          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
-          f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}")
-    print(f"-- medians of {args.repeats} timed blocks of ~{args.min_time:g} s each after 3 warm-up steps, each "
-          f"measurement in its own process; [min-max]; peak RSS of that process (its baseline after imports in parentheses)")
-    print(f"-- load average before the run (other processes on the machine add noise): {os.getloadavg()[0]:.2f}")
-    results = {}
-    print("\n| config | implementation | train steps/s | forward steps/s | peak RSS MB (baseline) |")
-    print("|---|---|---|---|---|")
-    for cfg_name in CONFIGS:
-        for impl in impls:
-            tr, fw = measure(impl, cfg_name, "train", args), measure(impl, cfg_name, "forward", args)
-            results[cfg_name, impl] = tr, fw
-            cell = lambda r: (f"error: {r['error']}" if "error" in r else f"{r['median']:.1f} [{r['lo']:.1f}-{r['hi']:.1f}]")
-            mem = "" if "error" in tr else f"{tr['rss_peak']:.0f} ({tr['rss_base']:.0f})"
-            print(f"| ({cfg_name}) | {impl} | {cell(tr)} | {cell(fw)} | {mem} |", flush=True)
-
-    print("\nRatios of training steps/s (medians):")
-    for cfg_name in CONFIGS:
-        get = lambda i: results[cfg_name, i][0].get("median")
-        line = f"  ({cfg_name}) fast / reference = {get('fast') / get('reference'):.1f}x, fast / loop-alloc = {get('fast') / get('loop-alloc'):.1f}x"
-        if torch_ok and get("torch"): line += f", fast / PyTorch DNC = {get('fast') / get('torch'):.2f}x, fast-step / PyTorch DNC = {get('fast-step') / get('torch'):.2f}x"
-        print(line)
-
-    print("\nAllocation weighting alone, forward + backward (calls/s, median):")
-    print("| config (B, N) | loop of np.prod (original style) | chapter (cumprod primitive) | fused |")
-    print("|---|---|---|---|")
-    for cfg_name, cfg in CONFIGS.items():
-        r = [measure(i, cfg_name, "alloc", args) for i in ("loop-alloc", "reference", "fast")]
-        cells = [f"error: {x['error']}" if "error" in x else f"{x['median']:.0f}" for x in r]
-        print(f"| ({cfg_name}) ({cfg['batch']}, {cfg['N']}) | " + " | ".join(cells) + " |", flush=True)
-    print(f"\n-- load average after the run: {os.getloadavg()[0]:.2f}")
+    header(args, torch_ok)
+    out = main_ladder(args) if args.ladder else main_speed(args, torch_ok)
+    print("\n-- load average at the end (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+    if args.out:
+        with open(args.out, "w") as f: json.dump(out, f, indent=1)
 
 
 if __name__ == "__main__":

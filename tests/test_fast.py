@@ -77,6 +77,50 @@ def test_excl_cumprod_bwd_has_no_division():
     onp.testing.assert_allclose(fast._excl_cumprod_bwd(x, g), expected, atol=1e-15)
 
 
+
+def _excl_oracle(x, g):
+    "sum_{k>j} g_k prod_{i<k, i!=j} x_i by plain loops (from the definition)."
+    out = onp.zeros_like(x)
+    for b in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            for k in range(j + 1, x.shape[1]):
+                out[b, j] += g[b, k] * onp.prod([x[b, i] for i in range(k) if i != j])
+    return out
+
+
+@pytest.mark.parametrize("tiny", [0.0, 1e-320, 1e-200, 1e-151, 1e-149, 1e-20])
+def test_excl_cumprod_bwd_both_routes(tiny):
+    """The division route (x_j >= TINY) and the product route (x_j < TINY) against the loop oracle: sorted and
+    unsorted rows, tiny entries in some batch rows only, denormals and exact zeros, one or two of them."""
+    x = rng.random((4, 7)) * 0.98 + 0.01
+    x[0, 0] = tiny                                   # sorted-like: smallest first
+    x[1, [1, 4]] = tiny                              # two tiny ones, not at the front
+    x[2] = onp.sort(x[2]); x[2, :3] = tiny           # several at the front
+    g = rng.standard_normal(x.shape)
+    # atol: the division route's bound when a product underflows, 5e-324 / TINY ~ 5e-174 (the chapter's derivation)
+    onp.testing.assert_allclose(fast._excl_cumprod_bwd(x, g), _excl_oracle(x, g), rtol=1e-12, atol=1e-170)
+    onp.testing.assert_allclose(fast._excl_cumprod_bwd(x, g, fast._excl_cumprod(x)), _excl_oracle(x, g),
+                                rtol=1e-12, atol=1e-170)
+
+
+def test_prod_without():
+    "prod_{k != i} T_k over the heads, by the division route and, with zeros or tiny factors, the product route."
+    T = rng.random((3, 4, 5))
+    for T_ in (T, onp.where(rng.random(T.shape) < 0.2, 0.0, T), onp.where(rng.random(T.shape) < 0.2, 1e-300, T)):
+        expected = onp.array([[[onp.prod([T_[b, k, n] for k in range(4) if k != i]) for n in range(5)]
+                               for i in range(4)] for b in range(3)])
+        onp.testing.assert_allclose(fast._prod_without(T_, T_.prod(1)), expected, rtol=1e-12, atol=1e-300)
+
+
+def test_fused_backward_runs_once(monkeypatch):
+    "One gradient call runs the fused sequence's backward pass once, however many parameter arrays it returns."
+    calls, plain = [], fast._unroll_bwd
+    monkeypatch.setattr(fast, "_unroll_bwd", lambda *a, **k: calls.append(1) or plain(*a, **k))
+    c = DNCConfig.tiny(num_layers=2, impl="fast")
+    p, x = init_params(c, 0), rng.standard_normal((2, 3, c.input_size))
+    g = grad(lambda p: anp.sum(fast.fused_unroll(p, x, c)[0] ** 2))(p)
+    assert len(calls) == 1 and len(g) == 7
+
 def _link_ref(L_prev, w_w, p_prev, w_r_prev):
     L = linkage.link_matrix(L_prev, w_w, p_prev)
     return (L, *linkage.directional_weightings(L, w_r_prev))
