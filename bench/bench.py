@@ -74,10 +74,16 @@ def _numpy_step(impl, cfg, mode):
         access.allocation_weighting = loop_allocation_weighting
     if impl.startswith("+"): _patch_ladder(impl)
     c = dataclasses.replace(c, impl=impl if impl in ("fast", "fast-step") else "reference")
+    if impl == "fast32": c = dataclasses.replace(c, impl="fast", dtype="float32")   # the fused sequence in float32
     run = lambda p, x: _unroll(p, x, c)[0]
     params, batches = init_params(c, 0), _batches(cfg)
+    if impl == "fast32":            # the batch in float32 too (as the PyTorch DNC gets it): inputs, targets, mask
+        batches = (b._replace(inputs=b.inputs.astype("float32"), targets=b.targets.astype("float32"),
+                              mask=b.mask.astype("float32")) for b in _batches(cfg))
     opt = get_optimiser("rmsprop", lr=1e-4)
     state = [params, opt.init(params)]
+    if impl == "fast32":            # the optimiser's state in float32 too (rmsprop_init makes float64 zeros and ones)
+        state[1] = {k: ({n: a.astype("float32") for n, a in v.items()} if isinstance(v, dict) else v) for k, v in state[1].items()}
     loss = lambda p, b: masked_sigmoid_cross_entropy(run(p, b.inputs), b.targets, b.mask)
     vg = value_and_grad(loss)
 
@@ -253,7 +259,8 @@ def cell(s, fmt="{:.1f}"):
 
 
 def main_speed(args, torch_ok):
-    impls = ["fast", "torch", "reference", "loop-alloc", "fast-step"] if torch_ok else ["fast", "reference", "loop-alloc", "fast-step"]
+    impls = (["fast", "fast32", "torch", "reference", "loop-alloc", "fast-step"] if torch_ok
+             else ["fast", "fast32", "reference", "loop-alloc", "fast-step"])
     keys = [(i, c, m) for c in CONFIGS for m in ("train", "forward") for i in impls]
     ws = measure(keys, args)
     out = {"rows": [], "ratios": {}}
@@ -268,7 +275,7 @@ def main_speed(args, torch_ok):
             out["rows"].append(dict(config=c, impl=i, train_cpu=tr.stats(), train_wall=tr.stats("wall"),
                                     forward_cpu=fw.stats(), rss_peak=tr.info.get("rss_peak"), rss_base=tr.info.get("rss_base")))
     print("\nRatios of training speed, per round then median [min-max] (CPU-time; wall-clock in parentheses):")
-    pairs = [("fast", "torch"), ("fast-step", "torch"), ("fast", "loop-alloc"), ("fast", "reference"), ("torch", "loop-alloc")]
+    pairs = [("fast", "torch"), ("fast32", "torch"), ("fast32", "fast"), ("fast-step", "torch"), ("fast", "loop-alloc"), ("fast", "reference"), ("torch", "loop-alloc")]
     for c in CONFIGS:
         for n, d in pairs:
             r, rw = ratio(ws, (n, c, "train"), (d, c, "train")), ratio(ws, (n, c, "train"), (d, c, "train"), "wall")
@@ -280,6 +287,9 @@ def main_speed(args, torch_ok):
     for c in CONFIGS:
         r = out["ratios"].get(f"{c}: fast/torch")
         checks.append((f"({c}) training >= {TARGETS['torch']:g}x the PyTorch DNC's steps/s, one thread",
+                       None if r is None else r["cpu"]["median"], TARGETS["torch"]))
+        r = out["ratios"].get(f"{c}: fast32/torch")
+        checks.append((f"({c}) the same in float32 (dtype=\"float32\", opt-in; the PyTorch DNC's precision)",
                        None if r is None else r["cpu"]["median"], TARGETS["torch"]))
     r = out["ratios"].get("a: fast/loop-alloc")
     checks.append((f"(a) training >= {TARGETS['original']:g}x the original NumPy project's (proxy: loop-alloc)",

@@ -64,7 +64,7 @@ defvjp_argnums(content_weighting, _content_vjp)
 # %% ../nbs/45_fast.ipynb #0c76f141
 def _excl_cumprod(x):
     "Exclusive cumulative product along the last axis: out[..., j] = prod_{i<j} x[..., i]. (B, N) -> (B, N)."
-    return onp.concatenate([onp.ones(x.shape[:-1] + (1,)), onp.cumprod(x[..., :-1], axis=-1)], axis=-1)
+    return onp.concatenate([onp.ones(x.shape[:-1] + (1,), dtype=x.dtype), onp.cumprod(x[..., :-1], axis=-1)], axis=-1)
 
 
 def _excl_cumprod_bwd_rows(x, g, rows):
@@ -74,21 +74,28 @@ def _excl_cumprod_bwd_rows(x, g, rows):
     X = onp.repeat(x[:, None, :], n, axis=1)
     X[:, onp.arange(n), rows] = 1.0                        # row j: x with x_j replaced by 1 (a private copy)
     Q = onp.cumprod(X[:, :, :-1], axis=-1)                 # Q[b, j, m] = prod_{i<=m, i!=j} x_i
-    if N not in _UPPER: _UPPER[N] = onp.triu(onp.ones((N, N - 1)))
-    return onp.matmul(Q * _UPPER[N][rows], g[:, 1:, None])[:, :, 0]   # keep k = m+1 > j
+    key = (N, x.dtype)
+    if key not in _UPPER: _UPPER[key] = onp.triu(onp.ones((N, N - 1), dtype=x.dtype))
+    return onp.matmul(Q * _UPPER[key][rows], g[:, 1:, None])[:, :, 0]   # keep k = m+1 > j
 
 
-_UPPER = {}   # N -> the (N, N-1) mask m >= j, made once per N
-TINY = 1e-150  # below this, a factor is left out by the product that skips it, never divided out
+_UPPER = {}   # (N, dtype) -> the (N, N-1) mask m >= j, made once per N and dtype
+TINY = 1e-150  # float64: below this, a factor is left out by the product that skips it, never divided out
+
+
+def _tiny(dtype):
+    """The threshold tau of the division route for arrays of `dtype`: TINY in float64 (as always), else the square root
+    of the smallest normal number (float32: about 1.1e-19; TINY itself would round to 0 there)."""
+    return TINY if dtype == onp.float64 else onp.finfo(dtype).tiny ** 0.5
 
 
 def _excl_cumprod_bwd(x, g, P=None):
-    """VJP of the exclusive cumprod: sum_{k>j} g_k prod_{i<k, i!=j} x_i (B, N), for x in [0, 1]. Where x_j >= TINY,
-    (sum_{k>j} g_k P_k) / x_j; at the (few) positions where some x_j < TINY, the product without factor j."""
+    """VJP of the exclusive cumprod: sum_{k>j} g_k prod_{i<k, i!=j} x_i (B, N), for x in [0, 1]. Where x_j >= tau (`_tiny`),
+    (sum_{k>j} g_k P_k) / x_j; at the (few) positions where some x_j < tau, the product without factor j."""
     P = _excl_cumprod(x) if P is None else P
     S = onp.cumsum((g * P)[:, :0:-1], axis=-1)[:, ::-1]    # S[:, j] = sum_{k>j} g_k P_k, j = 0..N-2
-    S = onp.concatenate([S, onp.zeros((x.shape[0], 1))], axis=-1)
-    big = x >= TINY
+    S = onp.concatenate([S, onp.zeros((x.shape[0], 1), dtype=S.dtype)], axis=-1)
+    big = x >= _tiny(x.dtype)
     out = onp.divide(S, x, out=onp.zeros_like(S), where=big)
     rows = onp.flatnonzero(~big.all(0))                     # positions where some batch entry is tiny (or zero)
     if len(rows): out[:, rows] = onp.where(big[:, rows], out[:, rows], _excl_cumprod_bwd_rows(x, g, rows))
@@ -147,7 +154,7 @@ def _link_bwd(L_prev, w_w, p_prev, w_r_prev, L, g_L, g_f, g_b, K=None):
     g_wr = onp.matmul(g_f, L) + onp.matmul(g_b, L.transpose(0, 2, 1))
     g_L[:, onp.arange(N), onp.arange(N)] = 0.0               # through the mask (g_L is our own new array)
     g_LL = g_L * L_prev
-    ones = onp.ones(N)
+    ones = onp.ones(N, dtype=g_L.dtype)
     g_w = onp.matmul(g_L, p_prev[:, :, None])[:, :, 0] - g_LL @ ones - ones @ g_LL   # row and column sums
     return K * g_L, g_w, onp.matmul(w_w[:, None, :], g_L)[:, 0], g_wr
 
@@ -304,8 +311,8 @@ def _mem_bwd_read(args, outs, cache, grads):
 # %% ../nbs/45_fast.ipynb #02e714e8
 def _prod_without(T, psi):
     """prod_{k != i} T_k over axis 1, for T (B, R, N) in [0, 1] and psi its product: psi / T_i where every T_i is at
-    least TINY (exact to rounding: T_i is a factor of psi), else from prefix and suffix products (no division)."""
-    if (T >= TINY).all(): return psi[:, None, :] / T
+    least tau (`_tiny`; exact to rounding: T_i is a factor of psi), else from prefix and suffix products (no division)."""
+    if (T >= _tiny(T.dtype)).all(): return psi[:, None, :] / T
     pre = onp.concatenate([onp.ones_like(T[:, :1]), onp.cumprod(T[:, :-1], axis=1)], axis=1)           # prod_{k<i}
     suf = onp.concatenate([onp.cumprod(T[:, :0:-1], axis=1)[:, ::-1], onp.ones_like(T[:, :1])], axis=1)  # prod_{k>i}
     return pre * suf
@@ -318,7 +325,7 @@ def _mem_bwd(args, outs, cache, grads):
     ww = outs[3]
     g_M, g_ww, g_p0, g_L0, g_wr0, g_kr, g_br, g_pi = _mem_bwd_read(args, outs, cache, grads)
     g_e, g_v = -onp.matmul(ww[:, None, :], g_M * M0)[:, 0], onp.matmul(ww[:, None, :], g_M)[:, 0]      # the write
-    g_ww = g_ww + (g_M * (v[:, None, :] - M0 * e[:, None, :])) @ onp.ones(M0.shape[-1])
+    g_ww = g_ww + (g_M * (v[:, None, :] - M0 * e[:, None, :])) @ onp.ones(M0.shape[-1], dtype=M0.dtype)
     g_gw, g_mix = onp.einsum("bn,bn->b", g_ww, mix), g_w[:, None] * g_ww                          # write weighting
     g_ga = onp.einsum("bn,bn->b", g_mix, a - c_w[:, 0])
     g_M0, g_kw, g_bw = _content_bwd(M0, k_w[:, None], b_w[:, None], c_w, cwc, ((1 - g_a[:, None]) * g_mix)[:, None])
@@ -465,7 +472,8 @@ def _unroll_p(*args, R, W, clip):
 
 def _unroll_vjp(argnums, ans, args, kwargs):
     tape = _recall("unroll", ans, lambda: _unroll_fwd(*args, **kwargs))
-    return lambda g: _pick(_unroll_bwd(args, tape, g, **kwargs), argnums)
+    as_fwd = lambda g: tuple(onp.asarray(g_i, dtype=a.dtype) for g_i, a in zip(g, ans))   # a float64 loss on float32
+    return lambda g: _pick(_unroll_bwd(args, tape, as_fwd(g), **kwargs), argnums)            # outputs: no upcast
 
 
 defvjp_argnums(_unroll_p, _unroll_vjp)

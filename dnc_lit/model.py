@@ -44,6 +44,7 @@ class DNCConfig:
     forget_bias: float = 1.0              # initial LSTM forget-gate bias: Csordás and Sonnet (the paper is silent)
     link_sparsity: typing.Optional[int] = None            # K of the paper's sparse link matrix; None: the dense N x N link
     impl: str = "fast"                    # "fast" (chapter Making it fast) or "reference" (this chapter's step)
+    dtype: str = "float64"                # "float64", or "float32" (fused sequence only: impl="fast", LSTM, dense link)
 
     def __post_init__(self): _validate_config(self)
 
@@ -63,12 +64,15 @@ _SIZES = {"input_size": "X, the width of each input vector", "output_size": "Y, 
           "hidden_size": "H, units per controller layer", "memory_size": "N, the number of memory slots",
           "word_size": "W, the numbers per memory slot", "num_reads": "R, the number of read heads",
           "num_layers": "L, the number of controller layers"}
-_CHOICES = {"controller": ("lstm", "feedforward"), "activation": ("tanh", "relu")}
+_CHOICES = {"controller": ("lstm", "feedforward"), "activation": ("tanh", "relu"), "dtype": ("float64", "float32")}
 
 
 def _validate_config(c):
     "Check every field of a DNCConfig; raise TypeError/ValueError naming the field (normalises NumPy scalars)."
     def fix(name, value): object.__setattr__(c, name, value)
+    if not isinstance(c.dtype, str):                 # numpy.float32, numpy.dtype("float32") -> "float32"
+        try: fix("dtype", onp.dtype(c.dtype).name)
+        except TypeError: pass
     for name, meaning in _SIZES.items():
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
@@ -94,6 +98,11 @@ def _validate_config(c):
             raise ValueError(f"DNCConfig.link_sparsity (K, links kept per row of the sparse link matrix) must be None (dense) "
                              f"or a positive integer, got {K!r}")
         fix("link_sparsity", int(K))
+    whole = SEQUENCE_IMPLS.get(c.impl)
+    if c.dtype != "float64" and (whole is None or not whole[0](c)):
+        raise ValueError(f"DNCConfig.dtype={c.dtype!r} needs the fused sequence: impl='fast', an LSTM controller, "
+                         f"clip_value=None and link_sparsity=None (got impl={c.impl!r}, controller={c.controller!r}, "
+                         f"clip_value={c.clip_value!r}, link_sparsity={c.link_sparsity!r}); use dtype='float64'")
 
 # %% ../nbs/31_dnc.ipynb #f5904d24
 def param_shapes(config):
@@ -119,14 +128,14 @@ def _rng(seed):
 
 
 def init_params(config, seed=0):
-    "Initial parameters of a DNC: a dict name -> float64 array with the shapes of `param_shapes(config)`."
+    "Initial parameters of a DNC: a dict name -> array of `config.dtype` with the shapes of `param_shapes(config)`."
     c, rng = config, _rng(seed)
     chi = c.input_size + c.num_reads * c.word_size
     params = (init_lstm(rng, chi, c.hidden_size, c.num_layers, c.forget_bias) if c.controller == "lstm"
               else init_feedforward(rng, chi, c.hidden_size, c.num_layers))
     params.update(init_heads(rng, c.num_layers, c.hidden_size, c.interface_size, c.output_size))
     params["W_r"] = init_linear(rng, c.num_reads * c.word_size, c.output_size)
-    return {k: onp.asarray(v, dtype=onp.float64) for k, v in params.items()}
+    return {k: onp.asarray(v, dtype=c.dtype) for k, v in params.items()}
 
 # %% ../nbs/31_dnc.ipynb #95e53306
 def parameter_count(config):
@@ -171,12 +180,15 @@ class DNCState(typing.NamedTuple):
 
 
 def initial_state(config, batch_size):
-    "The all-zero state of a DNC before its first step, for a batch of `batch_size` sequences."
+    "The all-zero state of a DNC before its first step, for a batch of `batch_size` sequences (arrays of `config.dtype`)."
     c = config
     ctrl = lstm_initial_state(batch_size, c.num_layers, c.hidden_size) if c.controller == "lstm" else None
     if c.link_sparsity is None: mem = initial_memory_state(batch_size, c.memory_size, c.word_size, c.num_reads)
     else: mem = initial_sparse_memory_state(batch_size, c.memory_size, c.word_size, c.num_reads, c.link_sparsity)
-    return DNCState(ctrl, mem, np.zeros((batch_size, c.num_reads, c.word_size)))
+    state = DNCState(ctrl, mem, np.zeros((batch_size, c.num_reads, c.word_size)))
+    if c.dtype == "float64": return state
+    as_dtype = lambda t: type(t)(*[onp.asarray(a, dtype=c.dtype) for a in t])      # zeros of config.dtype
+    return DNCState(as_dtype(ctrl), as_dtype(mem), onp.zeros((batch_size, c.num_reads, c.word_size), c.dtype))
 
 # %% ../nbs/31_dnc.ipynb #9fc05e9f
 def controller_step(params, chi, ctrl_state, config):
@@ -246,11 +258,11 @@ def _unroll(params, inputs, config, state=None, trace=False):
 
 # %% ../nbs/31_dnc.ipynb #73a43d21
 def check_inputs(inputs, config):
-    "Return `inputs` as a float64 array (B, T, X), or raise TypeError/ValueError naming what is wrong."
+    "Return `inputs` as an array of `config.dtype` (B, T, X), or raise TypeError/ValueError naming what is wrong."
     X, v = config.input_size, getval(inputs)
     if onp.iscomplexobj(v): raise TypeError("inputs must be real numbers, got a complex array")
-    if v is inputs:                                   # not being differentiated: make it a float64 array
-        try: inputs = v = onp.asarray(inputs, dtype=onp.float64)
+    if v is inputs:                                   # not being differentiated: make it a config.dtype array
+        try: inputs = v = onp.asarray(inputs, dtype=config.dtype)
         except (TypeError, ValueError) as e:
             raise TypeError(f"inputs must be a numeric array of shape (batch, time, input_size={X}); "
                             f"could not convert {type(inputs).__name__} ({e})") from e
@@ -306,6 +318,8 @@ def unroll(params, inputs, config, state=None, trace=False):
     or (outputs, final state, trace) with trace a dict of arrays (T, B, ...), one per internal quantity.
     Starts from `initial_state(config, B)` unless a state is given. Differentiable w.r.t. params."""
     check_params(params, config)
+    if trace and config.dtype != "float64":
+        raise ValueError(f"trace=True runs the reference step, float64 only; this config has dtype={config.dtype!r}")
     inputs = check_inputs(inputs, config)
     if state is not None: check_state(state, config, np.shape(inputs)[0])
     return _unroll(params, inputs, config, state, trace)
@@ -315,11 +329,11 @@ class DNC:
     "The Differentiable Neural Computer (Graves et al., Nature 2016): a configuration plus pure functions of a params dict."
     def __init__(self, input_size, output_size, hidden_size=64, memory_size=16, word_size=16, num_reads=4,
                  controller="lstm", num_layers=1, activation="tanh", controller_grad_clip=10.0, clip_value=None,
-                 forget_bias=1.0, link_sparsity=None, impl="fast"):
+                 forget_bias=1.0, link_sparsity=None, impl="fast", dtype="float64"):
         self.config = DNCConfig(input_size=input_size, output_size=output_size, hidden_size=hidden_size,
                                 memory_size=memory_size, word_size=word_size, num_reads=num_reads, num_layers=num_layers,
                                 controller=controller, activation=activation, controller_grad_clip=controller_grad_clip,
-                                clip_value=clip_value, forget_bias=forget_bias, link_sparsity=link_sparsity, impl=impl)
+                                clip_value=clip_value, forget_bias=forget_bias, link_sparsity=link_sparsity, impl=impl, dtype=dtype)
 
     @classmethod
     def from_config(cls, config):
@@ -334,7 +348,7 @@ class DNC:
 
 # %% ../nbs/31_dnc.ipynb #5e39f540
 def _init(self, seed=0):
-    "Initial parameters: a dict name -> float64 array (shapes in `param_shapes`); the same seed gives the same dict."
+    "Initial parameters: a dict name -> array of `config.dtype` (shapes in `param_shapes`); the same seed gives the same dict."
     return init_params(self.config, seed)
 
 

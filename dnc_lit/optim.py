@@ -33,13 +33,19 @@ def clip_by_global_norm(grads, max_norm=50.0):
     return {k: g * scale for k, g in grads.items()}, norm
 
 # %% ../nbs/41_optimisers.ipynb #aa642c2a
+def _dtype(p):
+    "The floating dtype of a parameter array (the optimiser's state keeps it: float32 parameters stay float32)."
+    d = np.asarray(p).dtype
+    return d if np.issubdtype(d, np.floating) else np.float64
+
+# %% ../nbs/41_optimisers.ipynb #4c7a3da9
 def rmsprop_init(params, initial_ms=1.0, centered=False):
     """RMSProp state for the dict `params`: step count, running mean square `ms` (starts at `initial_ms`; TF1: 1),
     momentum `mom` (zeros) and, if `centered`, running mean gradient `mg` (zeros). Only arrays: .npz-ready."""
     _check_hyper(initial_ms=initial_ms)
-    zeros = lambda: {k: np.zeros(np.shape(p)) for k, p in params.items()}
-    state = dict(step=np.zeros((), dtype=np.int64), ms={k: np.full(np.shape(p), float(initial_ms)) for k, p in params.items()},
-                 mom=zeros())
+    zeros = lambda: {k: np.zeros(np.shape(p), dtype=_dtype(p)) for k, p in params.items()}
+    state = dict(step=np.zeros((), dtype=np.int64),
+                 ms={k: np.full(np.shape(p), float(initial_ms), dtype=_dtype(p)) for k, p in params.items()}, mom=zeros())
     if centered: state["mg"] = zeros()
     return state
 
@@ -80,8 +86,8 @@ def rmsprop_update(params, grads, state, lr=1e-4, decay=0.9, momentum=0.0, eps=1
 # %% ../nbs/41_optimisers.ipynb #8d22a41c
 def adam_init(params):
     "Adam state for the dict `params`: step count and the two running moments `m`, `v` (zeros). Only arrays."
-    return dict(step=np.zeros((), dtype=np.int64), m={k: np.zeros(np.shape(p)) for k, p in params.items()},
-                v={k: np.zeros(np.shape(p)) for k, p in params.items()})
+    return dict(step=np.zeros((), dtype=np.int64), m={k: np.zeros(np.shape(p), dtype=_dtype(p)) for k, p in params.items()},
+                v={k: np.zeros(np.shape(p), dtype=_dtype(p)) for k, p in params.items()})
 
 def adam_update(params, grads, state, lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
     "One Adam step with bias correction (Kingma & Ba 2015). Returns (new params, new state); nothing is modified."

@@ -253,3 +253,103 @@ def test_batch_independence():
     whole = fast.fused_unroll(p, x, cfg)[0]
     for b in range(3):
         onp.testing.assert_allclose(fast.fused_unroll(p, x[b:b + 1], cfg)[0][0], whole[b], atol=1e-12)
+
+
+# ---------------------------------------------------------------- float32 (DNCConfig.dtype="float32"): opt-in
+F32 = dict(impl="fast", dtype="float32")
+SMALL = {"a-like": dict(hidden_size=16, memory_size=16, word_size=8, num_reads=2, input_size=5, output_size=4, B=1),
+         "b-like": dict(hidden_size=16, memory_size=8, word_size=4, num_reads=3, input_size=6, output_size=5, B=4)}
+
+
+def _close32(a, b, what):
+    "float32 result `a` against float64 `b`: relative 1e-4, scaled by the array's largest entry for entries near 0."
+    assert a.dtype == onp.float32, f"{what}: dtype {a.dtype}"
+    onp.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * max(onp.abs(b).max(), 1e-30), err_msg=what)
+
+
+def _random_state(B, c):
+    """A random valid state (h, s, M, u, w^w, p, L, w^r, r). From the all-zero state the untouched slots have exactly
+    equal usages, and float32 rounding breaks those ties differently from float64 (another, equivalent slot is
+    allocated): values then agree only up to a permutation of slots. Distinct random usages avoid that."""
+    N, L, H, R, W = c.memory_size, c.num_layers, c.hidden_size, c.num_reads, c.word_size
+    simplex = lambda *shape: 0.9 * rng.dirichlet(onp.ones(N + 1), shape)[..., :N]
+    link = rng.random((B, N, N)) / N * (1 - onp.eye(N))
+    return [rng.standard_normal((B, L, H)) * 0.5, rng.standard_normal((B, L, H)) * 0.5,
+            rng.standard_normal((B, N, W)), rng.random((B, N)), simplex(B), simplex(B), link, simplex(B, R),
+            rng.standard_normal((B, R, W))]
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_float32_fused_unroll_agrees_with_float64_reference(name):
+    """Outputs, final state and the gradients w.r.t. params, inputs and the initial state: float32 from the fused
+    sequence, every returned array float32, all within float32 tolerance of the float64 reference on the same values."""
+    sizes = dict(SMALL[name]); B = sizes.pop("B")
+    c32, c64 = DNCConfig(**sizes, **F32), DNCConfig(**sizes, **REF)
+    p32 = init_params(c32, 7)
+    assert all(v.dtype == onp.float32 for v in p32.values())
+    p64 = {k: v.astype(onp.float64) for k, v in p32.items()}
+    x32 = rng.standard_normal((B, 6, c32.input_size)).astype(onp.float32)
+    s32 = model.initial_state(c32, B)
+    assert all(a.dtype == onp.float32 for a in [*s32.controller, *s32.memory, s32.read_vectors])
+    leaves32 = [a.astype(onp.float32) for a in _random_state(B, c32)]   # a random state: no tied usages (below)
+    P = rng.standard_normal((B, 6, c32.output_size))               # float64 on purpose: the VJP must not upcast
+
+    def run(unroll, c, p, x, leaves):
+        st = model.DNCState(controller.LSTMState(*leaves[:2]), access.MemoryState(*leaves[2:8]), leaves[8])
+        y, final = unroll(p, x, c, st)
+        return y, [*final.controller, *final.memory, final.read_vectors]
+
+    def loss(unroll, c):
+        def f(p, x, leaves):
+            y, fin = run(unroll, c, p, x, leaves)
+            return anp.sum(P * y) + anp.sum(fin[6]) + anp.sum(fin[2] ** 2)      # outputs, link, memory
+        return f
+
+    y32, fin32 = run(fast.fused_unroll, c32, p32, x32, leaves32)
+    y64, fin64 = run(model._unroll, c64, p64, x32.astype(onp.float64), [a.astype(onp.float64) for a in leaves32])
+    _close32(y32, y64, "outputs")
+    for i, (a, b) in enumerate(zip(fin32, fin64)): _close32(a, b, f"final state leaf {i}")
+    # through the validated entry point too: inputs cast to float32 there
+    _close32(model.unroll(p32, x32.astype(onp.float64), c32)[0], model.unroll(p64, x32, c64)[0], "unroll")
+    g32 = grad(loss(fast.fused_unroll, c32), (0, 1, 2))(p32, x32, leaves32)
+    g64 = grad(loss(model._unroll, c64), (0, 1, 2))(p64, x32.astype(onp.float64), [a.astype(onp.float64) for a in leaves32])
+    for k in p32: _close32(g32[0][k], g64[0][k], f"gradient of {k}")
+    _close32(g32[1], g64[1], "gradient of the inputs")
+    for i, (a, b) in enumerate(zip(g32[2], g64[2])): _close32(a, b, f"gradient of initial state leaf {i}")
+
+
+def test_float32_excl_cumprod_and_prod_without():
+    """The skip-one-factor products in float32: tau (`_tiny`) is a positive float32, both routes stay float32,
+    agree with the float64 loop oracle to float32 rounding and give no NaN at zeros, float32 denormals or tiny factors."""
+    tau = fast._tiny(onp.dtype(onp.float32))
+    assert onp.float32(tau) > 0 and fast._tiny(onp.dtype(onp.float64)) == fast.TINY
+    for tiny in (0.0, 1e-42, 1e-25, 1e-18, 1e-5):
+        x = (rng.random((4, 7)) * 0.98 + 0.01).astype(onp.float32)
+        x[0, 0] = tiny; x[1, [1, 4]] = tiny
+        g = rng.standard_normal(x.shape).astype(onp.float32)
+        out = fast._excl_cumprod_bwd(x, g)
+        assert out.dtype == onp.float32 and onp.isfinite(out).all()
+        onp.testing.assert_allclose(out, _excl_oracle(x.astype(onp.float64), g.astype(onp.float64)), rtol=1e-4, atol=1e-6)
+        T = onp.where(rng.random((3, 4, 5)) < 0.2, onp.float32(tiny), rng.random((3, 4, 5))).astype(onp.float32)
+        pw = fast._prod_without(T, T.prod(1))
+        expected = onp.prod(T.astype(onp.float64)[:, None].repeat(4, 1), axis=2, where=~onp.eye(4, dtype=bool)[None, :, :, None])
+        assert pw.dtype == onp.float32
+        onp.testing.assert_allclose(pw, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_float32_only_where_the_fused_sequence_runs():
+    "dtype='float32' elsewhere raises a ValueError naming dtype; the float64 default keeps float64 everywhere."
+    for options in (dict(impl="reference"), dict(impl="fast-step"), dict(controller="feedforward"),
+                    dict(clip_value=20.0), dict(link_sparsity=2)):
+        with pytest.raises(ValueError, match="dtype"):
+            DNCConfig.tiny(dtype="float32", **options)
+    with pytest.raises(ValueError, match="DNCConfig.dtype must be one of"):
+        DNCConfig.tiny(dtype="float16")
+    assert DNCConfig.tiny(dtype=onp.float32).dtype == "float32"
+    c32 = DNCConfig.tiny(dtype="float32")
+    with pytest.raises(ValueError, match="dtype"):
+        model.unroll(init_params(c32, 0), onp.zeros((1, 2, 4)), c32, trace=True)
+    c = DNCConfig.tiny()
+    assert c.dtype == "float64" and all(v.dtype == onp.float64 for v in init_params(c, 0).values())
+    y, st = model.unroll(init_params(c, 0), onp.zeros((1, 2, 4), onp.float32), c)
+    assert y.dtype == onp.float64 and all(a.dtype == onp.float64 for a in (*st.memory, *st.controller, st.read_vectors))

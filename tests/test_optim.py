@@ -156,3 +156,16 @@ def test_get_optimiser_validation():
     assert float(opt.init({"x": onp.ones(2)})["ms"]["x"][0]) == 0.0
     with pytest.raises(ValueError, match=r"missing \['x'\]"):
         opt.update({"x": onp.ones(2)}, {"y": onp.ones(2)}, opt.init({"x": onp.ones(2)}))
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adam"])
+def test_float32_parameters_stay_float32(name):
+    "The optimiser's state takes the parameters' dtype, so a float32 model is not upcast by its first update."
+    from dnc_lit.optim import get_optimiser
+    opt = get_optimiser(name)
+    p = {"w": onp.ones((2, 3), dtype=onp.float32), "b": onp.zeros(3, dtype=onp.float32)}
+    g = {k: onp.full_like(v, 0.5) for k, v in p.items()}
+    state = opt.init(p)
+    for _ in range(2): p, state = opt.update(p, g, state)
+    assert all(v.dtype == onp.float32 for v in p.values())
+    assert all(a.dtype == onp.float32 for k, sub in state.items() if isinstance(sub, dict) for a in sub.values())
