@@ -9,6 +9,7 @@ __all__ = ['TINY', 'content_weighting', 'allocation_weighting', 'link_and_direct
 # %% ../nbs/45_fast.ipynb #0f33dfa3
 import dataclasses
 import numpy as onp               # plain NumPy: inside a primitive nothing is recorded
+import threading
 import autograd.numpy as np
 from autograd.extend import primitive, defvjp_argnums
 from .addressing import NORM_EPS
@@ -25,8 +26,10 @@ def _content_fwd(M, k, beta, eps=NORM_EPS):
     inv = 1.0 / (n_k[:, :, None] * n_M[:, None, :])                              # (B, H, N)
     D = onp.matmul(k, M.transpose(0, 2, 1)) * inv                                # cosine similarity
     z = D * beta[:, :, None]
-    e = onp.exp(z - z.max(-1, keepdims=True))
-    return e / e.sum(-1, keepdims=True), (n_M, n_k, D, inv)
+    z -= z.max(-1, keepdims=True)                                                # the softmax, in place in z
+    e = onp.exp(z, out=z)
+    e /= e.sum(-1, keepdims=True)
+    return e, (n_M, n_k, D, inv)
 
 # %% ../nbs/45_fast.ipynb #69abfd4a
 def _content_bwd(M, k, beta, c, cache, g_c):
@@ -37,7 +40,8 @@ def _content_bwd(M, k, beta, c, cache, g_c):
     g_D = g_z * beta[:, :, None]
     g_dot, g_DD = g_D * inv, g_D * D
     g_k = onp.matmul(g_dot, M) - (g_DD.sum(-1) / n_k ** 2)[:, :, None] * k
-    g_M = onp.matmul(g_dot.transpose(0, 2, 1), k) - (g_DD.sum(1) / n_M ** 2)[:, :, None] * M
+    outer = g_dot[:, 0, :, None] * k if k.shape[1] == 1 else onp.matmul(g_dot.transpose(0, 2, 1), k)   # one key: no sum
+    g_M = outer - (g_DD.sum(1) / n_M ** 2)[:, :, None] * M
     return g_M, g_k, g_beta
 
 # %% ../nbs/45_fast.ipynb #8a49e9b5
@@ -64,7 +68,10 @@ defvjp_argnums(content_weighting, _content_vjp)
 # %% ../nbs/45_fast.ipynb #0c76f141
 def _excl_cumprod(x):
     "Exclusive cumulative product along the last axis: out[..., j] = prod_{i<j} x[..., i]. (B, N) -> (B, N)."
-    return onp.concatenate([onp.ones(x.shape[:-1] + (1,), dtype=x.dtype), onp.cumprod(x[..., :-1], axis=-1)], axis=-1)
+    out = onp.empty_like(x)
+    out[..., 0] = 1.0
+    onp.cumprod(x[..., :-1], axis=-1, out=out[..., 1:])   # straight into place: no concatenation
+    return out
 
 
 def _excl_cumprod_bwd_rows(x, g, rows):
@@ -140,8 +147,9 @@ def _link_fwd(L_prev, w_w, p_prev, w_r_prev):
     and the factor 1 - w_i - w_j (B,N,N), kept for the backward pass)."""
     N = w_w.shape[-1]
     K = 1 - w_w[:, :, None] - w_w[:, None, :]
-    L = K * L_prev + w_w[:, :, None] * p_prev[:, None, :]
-    L[:, onp.arange(N), onp.arange(N)] = 0.0                 # L is a fresh array: safe to write its diagonal
+    L = K * L_prev
+    L += w_w[:, :, None] * p_prev[:, None, :]
+    L.reshape(-1, N * N)[:, ::N + 1] = 0.0                   # L is a fresh array: safe to write its diagonal (a view)
     return L, onp.matmul(w_r_prev, L.transpose(0, 2, 1)), onp.matmul(w_r_prev, L), K   # f = L w, b = L^T w
 
 # %% ../nbs/45_fast.ipynb #93869e73
@@ -149,10 +157,12 @@ def _link_bwd(L_prev, w_w, p_prev, w_r_prev, L, g_L, g_f, g_b, K=None):
     "VJP of `_link_fwd`: gradients of L_prev, w_w, p_prev, w_r_prev from those of L, forward, backward."
     N = w_w.shape[-1]
     K = 1 - w_w[:, :, None] - w_w[:, None, :] if K is None else K
-    g_L = g_L + onp.matmul(onp.concatenate([g_f, w_r_prev], 1).transpose(0, 2, 1),   # both outer products at once
-                           onp.concatenate([w_r_prev, g_b], 1))
+    G = onp.matmul(onp.concatenate([g_f, w_r_prev], 1).transpose(0, 2, 1),         # both outer products at once
+                   onp.concatenate([w_r_prev, g_b], 1))
+    G += g_L
+    g_L = G
     g_wr = onp.matmul(g_f, L) + onp.matmul(g_b, L.transpose(0, 2, 1))
-    g_L[:, onp.arange(N), onp.arange(N)] = 0.0               # through the mask (g_L is our own new array)
+    g_L.reshape(-1, N * N)[:, ::N + 1] = 0.0                 # through the mask (g_L is our own new array)
     g_LL = g_L * L_prev
     ones = onp.ones(N, dtype=g_L.dtype)
     g_w = onp.matmul(g_L, p_prev[:, :, None])[:, :, 0] - g_LL @ ones - ones @ g_LL   # row and column sums
@@ -175,28 +185,43 @@ def link_and_directional(link_prev, write_weights, precedence_prev, read_weights
     return L, f, b
 
 # %% ../nbs/45_fast.ipynb #75736351
-def _sig(z): return 0.5 * (1.0 + onp.tanh(0.5 * z))   # the controller chapter's sigmoid, to the same rounding
+def _sig(z):
+    "The controller chapter's sigmoid 0.5 (1 + tanh(z / 2)), to the same rounding, in one buffer."
+    y = 0.5 * z
+    onp.tanh(y, out=y)
+    y += 1.0
+    y *= 0.5
+    return y
 
 
 def _lstm_fwd(W, b, chi, h_prev, s_prev, h_below):
-    "One LSTM layer in plain NumPy -> ((h, s, i, f, o), cache (stacked input, candidate, tanh s)), each (B, H)."
+    "One LSTM layer in plain NumPy -> ((h, s, i, f, o), cache (stacked input, candidate, tanh s, gates (B, 3H))), (B, H)."
     H = h_prev.shape[-1]
     x = onp.concatenate([chi, h_prev] if h_below is None else [chi, h_prev, h_below], axis=-1)
-    z = x @ W + b
-    i, f, o, g = _sig(z[:, :H]), _sig(z[:, H:2 * H]), _sig(z[:, 2 * H:3 * H]), onp.tanh(z[:, 3 * H:])
+    z = x @ W
+    z += b
+    ifo, g = _sig(z[:, :3 * H]), onp.tanh(z[:, 3 * H:])     # the three gates in one pass
+    i, f, o = ifo[:, :H], ifo[:, H:2 * H], ifo[:, 2 * H:]
     s = f * s_prev + i * g
     t = onp.tanh(s)
-    return (o * t, s, i, f, o), (x, g, t)
+    return (o * t, s, i, f, o), (x, g, t, ifo)
 
 # %% ../nbs/45_fast.ipynb #8439e6ec
 def _lstm_bwd_z(s_prev, outs, cache, grads):
-    "The gradient of the pre-activations z (B, 4H) and of s_prev (B, H), from the gradients of (h, s, i, f, o)."
+    """The gradient of the pre-activations z (B, 4H) and of s_prev (B, H), from the gradients of (h, s, i, f, o);
+    the gradients of the gates i, f, o may be None (none reach them), which skips adding zeros."""
     h, s, i, f, o = outs
-    x, g, t = cache
+    x, g, t, ifo = cache
     g_h, g_s, g_i, g_f, g_o = grads
+    H = g.shape[-1]
     g_s = g_s + g_h * o * (1 - t * t)
-    g_z = onp.concatenate([(g_i + g_s * g) * i * (1 - i), (g_f + g_s * s_prev) * f * (1 - f),
-                           (g_o + g_h * t) * o * (1 - o), g_s * i * (1 - g * g)], axis=-1)
+    g_z = onp.empty((g.shape[0], 4 * H), dtype=g_s.dtype)             # filled block by block, no concatenation
+    for k, (y, g_y) in enumerate(((g_s * g, g_i), (g_s * s_prev, g_f), (g_h * t, g_o))):
+        g_z[:, k * H:(k + 1) * H] = y if g_y is None else g_y + y
+    gates = g_z[:, :3 * H]                                             # the sigmoid gates in one pass
+    gates *= ifo
+    gates *= 1 - ifo
+    onp.multiply(g_s * i, 1 - g * g, out=g_z[:, 3 * H:])
     return g_z, g_s * f
 
 
@@ -233,20 +258,35 @@ def lstm_layer(W, b, chi, h_prev, s_prev, h_below=None):
 # %% ../nbs/45_fast.ipynb #e15878c4
 def _parse_fwd(xi, R, W):
     "The ten squashed interface pieces from xi (B, |xi|), in plain NumPy, in `Interface` order."
-    B, at, start = xi.shape[0], {}, 0
-    for name, size in interface_slices(R, W):
-        at[name], start = slice(start, start + size), start + size
-    sq = lambda first, last: slice(at[first].start, at[last].stop)   # each squashing once, over a run of pieces:
-    one_plus = onp.full_like(xi, onp.nan)                            # elementwise, so the same numbers
-    one_plus[:, sq("read_strengths", "write_strength")] = 1 + onp.logaddexp(0.0, xi[:, sq("read_strengths", "write_strength")])
-    sig = onp.full_like(xi, onp.nan)
-    sig[:, sq("erase", "write_gate")] = onp.exp(-onp.logaddexp(0.0, -xi[:, sq("erase", "write_gate")]))   # `interface.sigmoid`
+    B, (at, op, sg) = xi.shape[0], _parse_slices(R, W)
+    one_plus = 1 + onp.logaddexp(0.0, xi[:, op])                # each squashing once, over a run of pieces:
+    sig = onp.exp(-onp.logaddexp(0.0, -xi[:, sg]))               # elementwise, so the same numbers (`interface.sigmoid`)
     pm = xi[:, at["read_modes"]].reshape(B, R, 3)
-    z = onp.exp(pm - pm.max(-1, keepdims=True))
-    return (xi[:, at["read_keys"]].reshape(B, R, W), one_plus[:, at["read_strengths"]], xi[:, at["write_key"]],
-            one_plus[:, at["write_strength"]][:, 0], sig[:, at["erase"]], xi[:, at["write_vector"]],
-            sig[:, at["free_gates"]], sig[:, at["allocation_gate"]][:, 0], sig[:, at["write_gate"]][:, 0],
-            z / z.sum(-1, keepdims=True))
+    z = pm - pm.max(-1, keepdims=True)
+    onp.exp(z, out=z)
+    z /= z.sum(-1, keepdims=True)
+    return (xi[:, at["read_keys"]].reshape(B, R, W), one_plus[:, at["read_strengths", 1]], xi[:, at["write_key"]],
+            one_plus[:, at["write_strength", 1]][:, 0], sig[:, at["erase", 2]], xi[:, at["write_vector"]],
+            sig[:, at["free_gates", 2]], sig[:, at["allocation_gate", 2]][:, 0], sig[:, at["write_gate", 2]][:, 0], z)
+
+
+_PARSE = {}   # (R, W) -> (slices: at[name] in xi, at[name, 1] in the oneplus run, at[name, 2] in the sigmoid run;
+              #            the oneplus run; the sigmoid run), made once
+
+
+def _parse_slices(R, W):
+    "The slices `_parse_fwd` needs, computed once per (R, W)."
+    if (R, W) not in _PARSE:
+        at, start = {}, 0
+        for name, size in interface_slices(R, W):
+            at[name], start = slice(start, start + size), start + size
+        op = slice(at["read_strengths"].start, at["write_strength"].stop)
+        sg = slice(at["erase"].start, at["write_gate"].stop)
+        for name in list(at):
+            for i, run in ((1, op), (2, sg)):
+                at[name, i] = slice(at[name].start - run.start, at[name].stop - run.start)
+        _PARSE[R, W] = at, op, sg
+    return _PARSE[R, W]
 
 # %% ../nbs/45_fast.ipynb #e48c7b3a
 def _parse_bwd(ans, g, R, W):
@@ -284,8 +324,10 @@ def _mem_fwd(M0, u0, ww0, p0, L0, wr0, k_r, b_r, k_w, b_w, e, v, f, g_a, g_w, pi
     c_w, cwc = _content_fwd(M0, k_w[:, None], b_w[:, None])
     mix = g_a[:, None] * a + (1 - g_a[:, None]) * c_w[:, 0]
     ww = g_w[:, None] * mix
-    keep = 1 - ww[:, :, None] * e[:, None, :]
-    M = M0 * keep + ww[:, :, None] * v[:, None, :]
+    keep = onp.multiply(ww[:, :, None], e[:, None, :])
+    onp.subtract(1, keep, out=keep)
+    M = M0 * keep
+    M += ww[:, :, None] * v[:, None, :]
     L, fwd, bwd, K = _link_fwd(L0, ww, p0, wr0)
     s_w = ww.sum(-1, keepdims=True)
     c_r, crc = _content_fwd(M, k_r, b_r)
@@ -302,7 +344,8 @@ def _mem_bwd_read(args, outs, cache, grads):
     g_r, g_M, g_u, g_ww, g_p, g_L, g_wr = grads
     g_wr = g_wr + onp.matmul(g_r, M.transpose(0, 2, 1))
     g_M = g_M + onp.matmul(wr.transpose(0, 2, 1), g_r)
-    g_pi = onp.stack([onp.einsum("brn,brn->br", g_wr, y) for y in (bwd, c_r, fwd)], axis=-1)
+    g_pi = onp.empty(g_wr.shape[:2] + (3,), dtype=g_wr.dtype)
+    for k, y in enumerate((bwd, c_r, fwd)): onp.einsum("brn,brn->br", g_wr, y, out=g_pi[..., k])
     g_Mc, g_kr, g_br = _content_bwd(M, k_r, b_r, c_r, crc, pi[..., 1:2] * g_wr)
     g_L0, g_wwl, g_p0l, g_wr0 = _link_bwd(L0, ww, p0, wr0, L, g_L, pi[..., 2:3] * g_wr, pi[..., 0:1] * g_wr, K)
     g_ww = g_ww + g_p - onp.einsum("bn,bn->b", g_p, p0)[:, None] + g_wwl
@@ -429,8 +472,7 @@ def _lstm_layers_bwd(weights, layers, g_hall, g_h, g_s, clip, g_zs):
         s_prev, outs, cache = layers[l]
         g = g_hall[:, l * H:(l + 1) * H] + g_h[l] + g_above          # everything reaching h^l_t
         if clip is not None: g = onp.clip(g, -clip, clip)            # the paper's clip (controller.clip_gradient)
-        z = onp.zeros_like(g)
-        g_z, g_s[l] = _lstm_bwd_z(s_prev, outs, cache, (g, g_s[l], z, z, z))
+        g_z, g_s[l] = _lstm_bwd_z(s_prev, outs, cache, (g, g_s[l], None, None, None))   # no gradient reaches the gates
         g_zs[l].append(g_z)
         g_x = g_z @ weights[2 * l].T
         X = g_x.shape[-1] - H - (H if l > 0 else 0)
@@ -438,6 +480,23 @@ def _lstm_layers_bwd(weights, layers, g_hall, g_h, g_s, clip, g_zs):
     return g_chi
 
 # %% ../nbs/45_fast.ipynb #a6c21e84
+_WORK = threading.local()   # per thread: name -> a flat work buffer, grown when a larger one is needed
+
+
+def _scratch(name, shape, dtype):
+    """A work array of `shape` for a temporary that is used up at once (never returned, never cached), from a buffer
+    kept between calls (one set per thread): the stacked sequences below are hundreds of kB each, which the C
+    allocator may otherwise map fresh from the system, page by page, at every training step."""
+    bufs, n = _WORK.__dict__.setdefault("bufs", {}), int(onp.prod(shape))
+    if name not in bufs or bufs[name].size < n or bufs[name].dtype != dtype: bufs[name] = onp.empty(n, dtype)
+    return bufs[name][:n].reshape(shape)
+
+
+def _stack_rows(name, arrays):
+    "onp.concatenate(arrays) (each (B, n)) into the work array `name`."
+    return onp.concatenate(arrays, out=_scratch(name, (sum(len(a) for a in arrays), arrays[0].shape[-1]), arrays[0].dtype))
+
+
 def _unroll_bwd(args, tape, g, R, W, clip):
     "Backpropagation through time over the tape: the gradients of all the inputs of `_unroll_fwd`, in order."
     (tape, hs, rs), inputs, weights = tape, args[0], args[10:]
@@ -459,9 +518,9 @@ def _unroll_bwd(args, tape, g, R, W, clip):
     flat = lambda a: a.reshape(-1, a.shape[-1])                        # (T, B, n) -> (T B, n)
     grads = []
     for l in range(nl):                                                # weight gradients: sums over time, one product each
-        x_l, g_z = onp.concatenate([tp[0][l][2][0] for tp in tape]), onp.concatenate(g_zs[l][::-1])
+        x_l, g_z = _stack_rows("x", [tp[0][l][2][0] for tp in tape]), _stack_rows("g_z", g_zs[l][::-1])
         grads += [x_l.T @ g_z, g_z.sum(0)]
-    grads += [flat(hs).T @ flat(g_yt), flat(hs).T @ onp.concatenate(g_xis[::-1]), flat(rs).T @ flat(g_yt)]
+    grads += [flat(hs).T @ flat(g_yt), flat(hs).T @ _stack_rows("g_xi", g_xis[::-1]), flat(rs).T @ flat(g_yt)]
     return (g_in, onp.stack(g_h, 1), onp.stack(g_s, 1), *g_mem, g_r, *grads)
 
 # %% ../nbs/45_fast.ipynb #c834d600

@@ -255,6 +255,32 @@ def test_batch_independence():
         onp.testing.assert_allclose(fast.fused_unroll(p, x[b:b + 1], cfg)[0][0], whole[b], atol=1e-12)
 
 
+def test_work_buffers_not_shared_with_results():
+    """The backward pass reuses work buffers between calls and between layers: every gradient must match the reference
+    path's, must not change when later calls (same sizes, then larger) reuse the buffers, and must not share memory."""
+    cfg = DNCConfig.tiny(num_layers=2, **REF)
+    p = init_params(cfg, 0)
+    loss = lambda p, x: anp.sum(fast.fused_unroll(p, x, cfg)[0] ** 2)
+    ref = lambda p, x: anp.sum(model._unroll(p, x, cfg)[0] ** 2)
+    x1, x2, x3 = (rng.standard_normal(s + (cfg.input_size,)) for s in ((2, 5), (2, 5), (3, 7)))
+    g1 = grad(loss, (0, 1))(p, x1)
+    kept = ({k: v.copy() for k, v in g1[0].items()}, g1[1].copy())
+    later = [grad(loss, (0, 1))(p, x) for x in (x2, x3)]
+    for (g, x) in zip([g1] + later, (x1, x2, x3)):
+        r = grad(ref, (0, 1))(p, x)
+        for k in p:
+            onp.testing.assert_allclose(g[0][k], r[0][k], rtol=1e-9, atol=1e-10, err_msg=k)
+        onp.testing.assert_allclose(g[1], r[1], rtol=1e-9, atol=1e-10)
+    for k in p:                                                       # the first call's results, untouched
+        onp.testing.assert_array_equal(g1[0][k], kept[0][k], err_msg=k)
+    onp.testing.assert_array_equal(g1[1], kept[1])
+    bufs = list(fast._WORK.bufs.values())
+    assert bufs
+    for g in [g1] + later:
+        for a in list(g[0].values()) + [g[1]]:
+            assert not any(onp.shares_memory(a, b) for b in bufs)
+
+
 # ---------------------------------------------------------------- float32 (DNCConfig.dtype="float32"): opt-in
 F32 = dict(impl="fast", dtype="float32")
 SMALL = {"a-like": dict(hidden_size=16, memory_size=16, word_size=8, num_reads=2, input_size=5, output_size=4, B=1),
