@@ -21,27 +21,32 @@ import dnc_lit.model as _model
 # %% ../nbs/45_fast.ipynb #838966c2
 def _content_fwd(M, k, beta, eps=NORM_EPS):
     "Content weighting in plain NumPy: M (B,N,W), k (B,H,W), beta (B,H) -> (c (B,H,N), cache for the backward pass)."
-    n_M = onp.sqrt(onp.einsum("bnw,bnw->bn", M, M) + eps)                        # (B, N)
-    n_k = onp.sqrt(onp.einsum("bhw,bhw->bh", k, k) + eps)                        # (B, H)
-    inv = 1.0 / (n_k[:, :, None] * n_M[:, None, :])                              # (B, H, N)
-    D = onp.matmul(k, M.transpose(0, 2, 1)) * inv                                # cosine similarity
+    sq_M = onp.einsum("bnw,bnw->bn", M, M) + eps                                 # n_i^2 (B, N)
+    sq_k = onp.einsum("bhw,bhw->bh", k, k) + eps                                 # n_k^2 (B, H)
+    inv = 1.0 / (onp.sqrt(sq_k)[:, :, None] * onp.sqrt(sq_M)[:, None, :])        # 1 / (n_k n_i) (B, H, N)
+    D = onp.matmul(k, M.transpose(0, 2, 1))
+    D *= inv                                                                     # cosine similarity
     z = D * beta[:, :, None]
     z -= z.max(-1, keepdims=True)                                                # the softmax, in place in z
     e = onp.exp(z, out=z)
     e /= e.sum(-1, keepdims=True)
-    return e, (n_M, n_k, D, inv)
+    return e, (sq_M, sq_k, D, inv)
 
 # %% ../nbs/45_fast.ipynb #69abfd4a
 def _content_bwd(M, k, beta, c, cache, g_c):
     "VJP of content weighting: (gradient of M, of k, of beta) from the output gradient g_c (B,H,N)."
-    n_M, n_k, D, inv = cache
-    g_z = c * (g_c - onp.einsum("bhn,bhn->bh", g_c, c)[:, :, None])            # through the softmax
-    g_beta = onp.einsum("bhn,bhn->bh", g_z, D)
-    g_D = g_z * beta[:, :, None]
-    g_dot, g_DD = g_D * inv, g_D * D
-    g_k = onp.matmul(g_dot, M) - (g_DD.sum(-1) / n_k ** 2)[:, :, None] * k
-    outer = g_dot[:, 0, :, None] * k if k.shape[1] == 1 else onp.matmul(g_dot.transpose(0, 2, 1), k)   # one key: no sum
-    g_M = outer - (g_DD.sum(1) / n_M ** 2)[:, :, None] * M
+    sq_M, sq_k, D, inv = cache
+    g_D = g_c - onp.einsum("bhn,bhn->bh", g_c, c)[:, :, None]
+    g_D *= c                                                                     # g_z, through the softmax
+    g_beta = onp.einsum("bhn,bhn->bh", g_D, D)
+    g_D *= beta[:, :, None]                                                      # g_D = beta g_z
+    g_dot = g_D * inv
+    g_k = onp.matmul(g_dot, M)
+    g_k -= (beta * g_beta / sq_k)[:, :, None] * k                               # sum_i g_D_i D_i = beta g_beta
+    if k.shape[1] == 1:                                                          # one key: no sums over heads
+        g_M, g_DD = g_dot[:, 0, :, None] * k, g_D[:, 0] * D[:, 0]
+    else: g_M, g_DD = onp.matmul(g_dot.transpose(0, 2, 1), k), onp.einsum("bhn,bhn->bn", g_D, D)
+    g_M -= (g_DD / sq_M)[:, :, None] * M
     return g_M, g_k, g_beta
 
 # %% ../nbs/45_fast.ipynb #8a49e9b5
@@ -93,26 +98,40 @@ TINY = 1e-150  # float64: below this, a factor is left out by the product that s
 def _tiny(dtype):
     """The threshold tau of the division route for arrays of `dtype`: TINY in float64 (as always), else the square root
     of the smallest normal number (float32: about 1.1e-19; TINY itself would round to 0 there)."""
-    return TINY if dtype == onp.float64 else onp.finfo(dtype).tiny ** 0.5
+    if dtype not in _TAU: _TAU[dtype] = TINY if dtype == onp.float64 else onp.finfo(dtype).tiny ** 0.5
+    return _TAU[dtype]
+
+
+_TAU = {}   # dtype -> tau, computed once
 
 
 def _excl_cumprod_bwd(x, g, P=None):
     """VJP of the exclusive cumprod: sum_{k>j} g_k prod_{i<k, i!=j} x_i (B, N), for x in [0, 1]. Where x_j >= tau (`_tiny`),
     (sum_{k>j} g_k P_k) / x_j; at the (few) positions where some x_j < tau, the product without factor j."""
     P = _excl_cumprod(x) if P is None else P
-    S = onp.cumsum((g * P)[:, :0:-1], axis=-1)[:, ::-1]    # S[:, j] = sum_{k>j} g_k P_k, j = 0..N-2
-    S = onp.concatenate([S, onp.zeros((x.shape[0], 1), dtype=S.dtype)], axis=-1)
+    S = onp.empty_like(x)
+    S[:, -1] = 0.0
+    S[:, :-1] = onp.cumsum((g * P)[:, :0:-1], axis=-1)[:, ::-1]   # S[:, j] = sum_{k>j} g_k P_k
     big = x >= _tiny(x.dtype)
+    if big.all(): return onp.divide(S, x, out=S)           # the common case: every x_j >= tau
     out = onp.divide(S, x, out=onp.zeros_like(S), where=big)
     rows = onp.flatnonzero(~big.all(0))                     # positions where some batch entry is tiny (or zero)
     if len(rows): out[:, rows] = onp.where(big[:, rows], out[:, rows], _excl_cumprod_bwd_rows(x, g, rows))
     return out
 
 # %% ../nbs/45_fast.ipynb #4b68d7e6
+_ROWS = {}   # B -> the (B, 1) batch indices that pair with a (B, N) permutation
+
+
+def _rows(B):
+    if B not in _ROWS: _ROWS[B] = onp.arange(B)[:, None]
+    return _ROWS[B]
+
+
 def _alloc_fwd(u):
     "Allocation weighting in plain NumPy: u (B,N) -> (a (B,N), cache (phi, sorted usage, exclusive cumprod))."
     phi = onp.argsort(u, axis=-1, kind="stable")            # the free list, ties by lower index
-    rows = onp.arange(u.shape[0])[:, None]
+    rows = _rows(u.shape[0])
     u_s = u[rows, phi]
     P = _excl_cumprod(u_s)
     a = onp.empty_like(u)
@@ -123,7 +142,7 @@ def _alloc_fwd(u):
 def _alloc_bwd(cache, g_a):
     "VJP of the allocation weighting: gradient of u (B,N) from g_a (B,N); the free list is a constant."
     phi, u_s, P = cache
-    rows = onp.arange(phi.shape[0])[:, None]
+    rows = _rows(phi.shape[0])
     g_s = g_a[rows, phi]
     g_us = -g_s * P + _excl_cumprod_bwd(u_s, g_s * (1 - u_s), P)
     g_u = onp.empty_like(g_a)
@@ -146,27 +165,40 @@ def _link_fwd(L_prev, w_w, p_prev, w_r_prev):
     """Link update and directional weightings in plain NumPy -> (L (B,N,N), forward (B,R,N), backward (B,R,N),
     and the factor 1 - w_i - w_j (B,N,N), kept for the backward pass)."""
     N = w_w.shape[-1]
-    K = 1 - w_w[:, :, None] - w_w[:, None, :]
+    K = (1 - w_w)[:, :, None] - w_w[:, None, :]              # 1 - w_i - w_j: one pass over (B, N, N)
     L = K * L_prev
     L += w_w[:, :, None] * p_prev[:, None, :]
     L.reshape(-1, N * N)[:, ::N + 1] = 0.0                   # L is a fresh array: safe to write its diagonal (a view)
     return L, onp.matmul(w_r_prev, L.transpose(0, 2, 1)), onp.matmul(w_r_prev, L), K   # f = L w, b = L^T w
 
 # %% ../nbs/45_fast.ipynb #93869e73
+_ONES = {}   # (n, dtype) -> a read-only vector of n ones: row and column sums as matrix-vector products
+
+
+def _ones(n, dtype):
+    if (n, dtype) not in _ONES:
+        _ONES[n, dtype] = onp.ones(n, dtype)
+        _ONES[n, dtype].flags.writeable = False
+    return _ONES[n, dtype]
+
+
 def _link_bwd(L_prev, w_w, p_prev, w_r_prev, L, g_L, g_f, g_b, K=None):
     "VJP of `_link_fwd`: gradients of L_prev, w_w, p_prev, w_r_prev from those of L, forward, backward."
     N = w_w.shape[-1]
-    K = 1 - w_w[:, :, None] - w_w[:, None, :] if K is None else K
+    K = (1 - w_w)[:, :, None] - w_w[:, None, :] if K is None else K
     G = onp.matmul(onp.concatenate([g_f, w_r_prev], 1).transpose(0, 2, 1),         # both outer products at once
                    onp.concatenate([w_r_prev, g_b], 1))
-    G += g_L
-    g_L = G
-    g_wr = onp.matmul(g_f, L) + onp.matmul(g_b, L.transpose(0, 2, 1))
-    g_L.reshape(-1, N * N)[:, ::N + 1] = 0.0                 # through the mask (g_L is our own new array)
-    g_LL = g_L * L_prev
-    ones = onp.ones(N, dtype=g_L.dtype)
-    g_w = onp.matmul(g_L, p_prev[:, :, None])[:, :, 0] - g_LL @ ones - ones @ g_LL   # row and column sums
-    return K * g_L, g_w, onp.matmul(w_w[:, None, :], g_L)[:, 0], g_wr
+    G += g_L                                                   # G: our own new array from here on
+    g_wr = onp.matmul(g_f, L)
+    g_wr += onp.matmul(g_b, L.transpose(0, 2, 1))
+    G.reshape(-1, N * N)[:, ::N + 1] = 0.0                     # through the mask
+    g_LL = G * L_prev
+    ones = _ones(N, G.dtype)
+    g_w = onp.matmul(G, p_prev[:, :, None])[:, :, 0]
+    g_w -= g_LL @ ones                                         # row sums
+    g_w -= ones @ g_LL                                         # column sums
+    g_p = onp.matmul(w_w[:, None, :], G)[:, 0]
+    return onp.multiply(K, G, out=G), g_w, g_p, g_wr           # G is not needed again: K * G in place
 
 # %% ../nbs/45_fast.ipynb #0edc9af2
 @primitive
@@ -185,9 +217,9 @@ def link_and_directional(link_prev, write_weights, precedence_prev, read_weights
     return L, f, b
 
 # %% ../nbs/45_fast.ipynb #75736351
-def _sig(z):
-    "The controller chapter's sigmoid 0.5 (1 + tanh(z / 2)), to the same rounding, in one buffer."
-    y = 0.5 * z
+def _sig(z, out=None):
+    "The controller chapter's sigmoid 0.5 (1 + tanh(z / 2)), to the same rounding, in one buffer (`out`, may be z)."
+    y = onp.multiply(z, 0.5, out=out)
     onp.tanh(y, out=y)
     y += 1.0
     y *= 0.5
@@ -200,7 +232,7 @@ def _lstm_fwd(W, b, chi, h_prev, s_prev, h_below):
     x = onp.concatenate([chi, h_prev] if h_below is None else [chi, h_prev, h_below], axis=-1)
     z = x @ W
     z += b
-    ifo, g = _sig(z[:, :3 * H]), onp.tanh(z[:, 3 * H:])     # the three gates in one pass
+    ifo, g = _sig(z[:, :3 * H], out=z[:, :3 * H]), onp.tanh(z[:, 3 * H:], out=z[:, 3 * H:])   # in place, in z
     i, f, o = ifo[:, :H], ifo[:, H:2 * H], ifo[:, 2 * H:]
     s = f * s_prev + i * g
     t = onp.tanh(s)
@@ -216,8 +248,9 @@ def _lstm_bwd_z(s_prev, outs, cache, grads):
     H = g.shape[-1]
     g_s = g_s + g_h * o * (1 - t * t)
     g_z = onp.empty((g.shape[0], 4 * H), dtype=g_s.dtype)             # filled block by block, no concatenation
-    for k, (y, g_y) in enumerate(((g_s * g, g_i), (g_s * s_prev, g_f), (g_h * t, g_o))):
-        g_z[:, k * H:(k + 1) * H] = y if g_y is None else g_y + y
+    for k, (a, b, g_y) in enumerate(((g_s, g, g_i), (g_s, s_prev, g_f), (g_h, t, g_o))):
+        block = onp.multiply(a, b, out=g_z[:, k * H:(k + 1) * H])
+        if g_y is not None: block += g_y
     gates = g_z[:, :3 * H]                                             # the sigmoid gates in one pass
     gates *= ifo
     gates *= 1 - ifo
@@ -259,8 +292,11 @@ def lstm_layer(W, b, chi, h_prev, s_prev, h_below=None):
 def _parse_fwd(xi, R, W):
     "The ten squashed interface pieces from xi (B, |xi|), in plain NumPy, in `Interface` order."
     B, (at, op, sg) = xi.shape[0], _parse_slices(R, W)
-    one_plus = 1 + onp.logaddexp(0.0, xi[:, op])                # each squashing once, over a run of pieces:
-    sig = onp.exp(-onp.logaddexp(0.0, -xi[:, sg]))               # elementwise, so the same numbers (`interface.sigmoid`)
+    x = xi[:, op.start:sg.stop]                                 # both runs of squashed pieces, one after the other
+    e = onp.exp(-onp.abs(x))                                    # e^{-|x|} in (0, 1]: no overflow either way
+    x_op, e_op, x_sg, e_sg = x[:, :op.stop - op.start], e[:, :op.stop - op.start], x[:, sg.start - op.start:], e[:, sg.start - op.start:]
+    one_plus = 1 + (onp.maximum(x_op, 0.0) + onp.log1p(e_op))   # 1 + log(1 + e^x), as logaddexp(0, x) computes it
+    sig = onp.where(x_sg >= 0, 1.0, e_sg) / (1 + e_sg)          # 1 / (1 + e^-x) or e^x / (1 + e^x): tails kept
     pm = xi[:, at["read_modes"]].reshape(B, R, 3)
     z = pm - pm.max(-1, keepdims=True)
     onp.exp(z, out=z)
@@ -331,31 +367,32 @@ def _mem_fwd(M0, u0, ww0, p0, L0, wr0, k_r, b_r, k_w, b_w, e, v, f, g_a, g_w, pi
     L, fwd, bwd, K = _link_fwd(L0, ww, p0, wr0)
     s_w = ww.sum(-1, keepdims=True)
     c_r, crc = _content_fwd(M, k_r, b_r)
-    wr = pi[..., 0:1] * bwd + pi[..., 1:2] * c_r + pi[..., 2:3] * fwd
+    Y = onp.stack([bwd, c_r, fwd], axis=2)                      # (B, R, 3, N): the three modes, in pi's order
+    wr = onp.matmul(pi[:, :, None, :], Y)[:, :, 0]              # pi_1 b + pi_2 c + pi_3 f
     outs = (onp.matmul(wr, M), M, u, ww, (1 - s_w) * p0 + ww, L, wr)
-    return outs, (T, psi, u1, a, ac, c_w, cwc, mix, keep, fwd, bwd, s_w, c_r, crc, K)
+    return outs, (T, psi, u1, a, ac, c_w, cwc, mix, keep, Y, s_w, crc, K)
 
 # %% ../nbs/45_fast.ipynb #16e8c520
 def _mem_bwd_read(args, outs, cache, grads):
     "Backward through the read (lines 6-7), precedence and link: gradients reaching M, w^w, p', L', w^r', k_r, b_r, pi."
     M0, u0, ww0, p0, L0, wr0, k_r, b_r, k_w, b_w, e, v, f, g_a, g_w, pi = args
     r, M, u, ww, p, L, wr = outs
-    fwd, bwd, s_w, c_r, crc, K = cache[9:]
+    Y, s_w, crc, K = cache[9:]
     g_r, g_M, g_u, g_ww, g_p, g_L, g_wr = grads
     g_wr = g_wr + onp.matmul(g_r, M.transpose(0, 2, 1))
     g_M = g_M + onp.matmul(wr.transpose(0, 2, 1), g_r)
-    g_pi = onp.empty(g_wr.shape[:2] + (3,), dtype=g_wr.dtype)
-    for k, y in enumerate((bwd, c_r, fwd)): onp.einsum("brn,brn->br", g_wr, y, out=g_pi[..., k])
-    g_Mc, g_kr, g_br = _content_bwd(M, k_r, b_r, c_r, crc, pi[..., 1:2] * g_wr)
+    g_pi = onp.matmul(Y, g_wr[..., None])[..., 0]                # (B, R, 3)
+    g_Mc, g_kr, g_br = _content_bwd(M, k_r, b_r, Y[:, :, 1], crc, pi[..., 1:2] * g_wr)
     g_L0, g_wwl, g_p0l, g_wr0 = _link_bwd(L0, ww, p0, wr0, L, g_L, pi[..., 2:3] * g_wr, pi[..., 0:1] * g_wr, K)
     g_ww = g_ww + g_p - onp.einsum("bn,bn->b", g_p, p0)[:, None] + g_wwl
-    return g_M + g_Mc, g_ww, (1 - s_w) * g_p + g_p0l, g_L0, g_wr0, g_kr, g_br, g_pi
+    g_M += g_Mc
+    return g_M, g_ww, (1 - s_w) * g_p + g_p0l, g_L0, g_wr0, g_kr, g_br, g_pi
 
 # %% ../nbs/45_fast.ipynb #02e714e8
 def _prod_without(T, psi):
     """prod_{k != i} T_k over axis 1, for T (B, R, N) in [0, 1] and psi its product: psi / T_i where every T_i is at
     least tau (`_tiny`; exact to rounding: T_i is a factor of psi), else from prefix and suffix products (no division)."""
-    if (T >= _tiny(T.dtype)).all(): return psi[:, None, :] / T
+    if T.min() >= _tiny(T.dtype): return psi[:, None, :] / T
     pre = onp.concatenate([onp.ones_like(T[:, :1]), onp.cumprod(T[:, :-1], axis=1)], axis=1)           # prod_{k<i}
     suf = onp.concatenate([onp.cumprod(T[:, :0:-1], axis=1)[:, ::-1], onp.ones_like(T[:, :1])], axis=1)  # prod_{k>i}
     return pre * suf
@@ -367,14 +404,17 @@ def _mem_bwd(args, outs, cache, grads):
     T, psi, u1, a, ac, c_w, cwc, mix, keep = cache[:9]
     ww = outs[3]
     g_M, g_ww, g_p0, g_L0, g_wr0, g_kr, g_br, g_pi = _mem_bwd_read(args, outs, cache, grads)
-    g_e, g_v = -onp.matmul(ww[:, None, :], g_M * M0)[:, 0], onp.matmul(ww[:, None, :], g_M)[:, 0]      # the write
-    g_ww = g_ww + (g_M * (v[:, None, :] - M0 * e[:, None, :])) @ onp.ones(M0.shape[-1], dtype=M0.dtype)
+    g_MM = g_M * M0                                                                               # the write
+    g_e, g_v = -onp.matmul(ww[:, None, :], g_MM)[:, 0], onp.matmul(ww[:, None, :], g_M)[:, 0]
+    g_ww = g_ww + onp.matmul(g_M, v[:, :, None])[:, :, 0] - onp.matmul(g_MM, e[:, :, None])[:, :, 0]
     g_gw, g_mix = onp.einsum("bn,bn->b", g_ww, mix), g_w[:, None] * g_ww                          # write weighting
     g_ga = onp.einsum("bn,bn->b", g_mix, a - c_w[:, 0])
     g_M0, g_kw, g_bw = _content_bwd(M0, k_w[:, None], b_w[:, None], c_w, cwc, ((1 - g_a[:, None]) * g_mix)[:, None])
     g_u = grads[2] + _alloc_bwd(ac, g_a[:, None] * g_mix)                                        # allocation, usage
     g_T = (g_u * u1)[:, None, :] * _prod_without(T, psi)                                          # prod_{k != i} T_k
-    return (g_M * keep + g_M0, g_u * psi * (1 - ww0), g_u * psi * (1 - u0), g_p0, g_L0, g_wr0 - g_T * f[:, :, None],
+    g_M *= keep
+    g_M += g_M0
+    return (g_M, g_u * psi * (1 - ww0), g_u * psi * (1 - u0), g_p0, g_L0, g_wr0 - g_T * f[:, :, None],
             g_kr, g_br, g_kw[:, 0], g_bw[:, 0], g_e, g_v, -onp.einsum("brn,brn->br", g_T, wr0), g_ga, g_gw, g_pi)
 
 # %% ../nbs/45_fast.ipynb #e6c1b5e0
@@ -470,8 +510,9 @@ def _lstm_layers_bwd(weights, layers, g_hall, g_h, g_s, clip, g_zs):
     g_chi, g_above = 0.0, 0.0
     for l in range(nl - 1, -1, -1):
         s_prev, outs, cache = layers[l]
-        g = g_hall[:, l * H:(l + 1) * H] + g_h[l] + g_above          # everything reaching h^l_t
-        if clip is not None: g = onp.clip(g, -clip, clip)            # the paper's clip (controller.clip_gradient)
+        g = g_hall[:, l * H:(l + 1) * H] + g_h[l]                    # everything reaching h^l_t
+        if l < nl - 1: g += g_above
+        if clip is not None: onp.minimum(onp.maximum(g, -clip, out=g), clip, out=g)   # the paper's clip, in place
         g_z, g_s[l] = _lstm_bwd_z(s_prev, outs, cache, (g, g_s[l], None, None, None))   # no gradient reaches the gates
         g_zs[l].append(g_z)
         g_x = g_z @ weights[2 * l].T

@@ -102,7 +102,8 @@ def repeat_copy_batch(patterns, repeats, norm_max=10, layout="deepmind", mask_in
     _check_layout(layout, norm_max)
     pats, reps = _check_patterns(patterns, repeats)
     L, R = np.array([len(p) for p in pats]), np.array(reps)
-    bits = np.stack([np.pad(p, ((0, L.max() - len(p)), (0, 0))) for p in pats])
+    bits = np.zeros((len(pats), L.max(), pats[0].shape[1]))                  # the patterns, zero-padded to the longest
+    for b, p in enumerate(pats): bits[b, :len(p)] = p
     ph = phases(L, R, int((L * (R + 1) + 3).max()))
     count = ph["count"] * (R[:, None] / norm_max if layout == "deepmind" else R[:, None])
     inputs, targets = _arrange(layout, _pattern_steps(bits, L, ph), ph["start"].astype(float), count,
