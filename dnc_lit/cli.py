@@ -23,7 +23,7 @@ TASK_DEFAULTS = {
     "copy": dict(num_bits=4, batch_size=16, min_length=1, max_length=8, steps=4000),
     "repeat-copy": dict(num_bits=4, batch_size=16, min_length=1, max_length=4, min_repeats=1, max_repeats=4, steps=15000),
 }
-MODEL_OPTIONS = ("hidden_size", "memory_size", "word_size", "num_reads", "num_layers", "controller")
+MODEL_OPTIONS = ("hidden_size", "memory_size", "word_size", "num_reads", "num_layers", "controller", "dtype")
 TASK_OPTIONS = ("num_bits", "batch_size", "min_length", "max_length", "min_repeats", "max_repeats")
 
 def task_name(name):
@@ -77,6 +77,8 @@ def _train_parser(sub):
     for name, default in (("hidden-size", 64), ("memory-size", 16), ("word-size", 16), ("num-reads", 4), ("num-layers", 1)):
         m.add_argument(f"--{name}", type=_positive_int, help=f"(default {default})")
     m.add_argument("--controller", choices=("lstm", "feedforward"), help="(default lstm)")
+    m.add_argument("--dtype", choices=("float64", "float32"),
+                   help="(default float64; float32 needs the LSTM controller and trains faster at larger batches)")
     t = p.add_argument_group("task")
     for name in ("num-bits", "batch-size", "min-length", "max-length", "min-repeats", "max-repeats"):
         t.add_argument(f"--{name}", type=_positive_int, help="(default: see TASK_DEFAULTS)")
@@ -141,7 +143,7 @@ def run_settings(a):
 def _resume_conflicts(a, ck):
     "Options given in `a` that differ from the run saved in the Checkpoint `ck`: a list of messages."
     meta, cfg, out = ck.metadata, ck.config, []
-    saved = {**{k: cfg.get(k) for k in MODEL_OPTIONS}, **meta.get("task_args", {}), "seed": meta.get("seed"),
+    saved = {**{k: cfg.get(k, DNCConfig.dtype if k == "dtype" else None) for k in MODEL_OPTIONS},   # older runs: float64 **meta.get("task_args", {}), "seed": meta.get("seed"),
              "optimiser": meta["optimiser"]["name"], "lr": meta["optimiser"]["hyper"].get("lr"),
              "max_grad_norm": meta.get("max_grad_norm")}
     for k, v in saved.items():
@@ -297,6 +299,8 @@ def run_one(config, params, task, task_args, length, repeats=None, seed=0):
     from dnc_lit.tasks import bit_errors
     args = {**_eval_args(task_args, repeats), "batch_size": 1, "min_length": length, "max_length": length}
     b = TASKS[task](onp.random.default_rng(seed), **args)
+    if config.dtype != "float64":      # the trace runs the chapters' step, in float64; float32 parameters are exact there
+        config, params = dataclasses.replace(config, dtype="float64"), {k: onp.asarray(v, dtype=onp.float64) for k, v in params.items()}
     logits, trace = DNC.from_config(config).apply(params, b.inputs, trace=True)
     one = {k: onp.asarray(v)[:, 0] for k, v in trace.items()}
     return b, onp.asarray(logits)[0], one, float(bit_errors(logits, b.targets, b.mask)[0])

@@ -41,7 +41,7 @@ def test_help(args):
     code, out, err = dnc_lit(*args, "--help")
     assert code == 0 and err == "" and out.startswith("usage: dnc-lit")
     for word in {(): ["train", "evaluate", "show"], ("train",): ["--steps", "--out", "--resume", "--seed", "--log",
-                 "--checkpoint-every", "--hidden-size", "--optimiser", "--curriculum", "--max-repeats"],
+                 "--checkpoint-every", "--hidden-size", "--dtype", "--optimiser", "--curriculum", "--max-repeats"],
                  ("evaluate",): ["--lengths", "--num-sequences", "--seed"], ("show",): ["--out", "--length"]}[tuple(args)]:
         assert word in out, word
 
@@ -111,6 +111,25 @@ def test_show_writes_a_png(small, tmp_path):
     assert out.startswith("wrote") and "length 3" in out
 
 
+def test_float32_trains_resumes_evaluates_and_shows(tmp_path):
+    "--dtype float32: float32 parameters and optimiser state, a resumable run, and evaluate and show on it."
+    code, _, err = dnc_lit("train", "copy", "--steps", 6, *SMALL, "--dtype", "float32", "--out", tmp_path / "f.npz")
+    assert code == 0, err
+    ck = load_checkpoint(tmp_path / "f.npz")
+    assert ck.config["dtype"] == "float32" and all(v.dtype == onp.float32 for v in ck.params.values())
+    assert all(v.dtype == onp.float32 for v in ck.opt_state["m"].values())
+    code, _, err = dnc_lit("train", "copy", "--steps", 10, "--resume", tmp_path / "f.npz", "--progress", "none")
+    assert code == 0, err
+    ck = load_checkpoint(tmp_path / "f.npz")
+    assert ck.metadata["step"] == 10 and all(v.dtype == onp.float32 for v in ck.params.values())
+    code, out, err = dnc_lit("evaluate", tmp_path / "f.npz", "--num-sequences", 20, "--lengths", "2", "--json")
+    assert code == 0 and json.loads(out)["2"]["sequences"] == 20, err
+    code, out, err = dnc_lit("show", tmp_path / "f.npz", "--out", tmp_path / "f.png")
+    assert code == 0 and (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG", err
+    assert_one_line_error(*dnc_lit("train", "copy", "--steps", 10, "--resume", tmp_path / "f.npz", "--dtype", "float64",
+                                   "--out", tmp_path / "g.npz"), "--dtype float64 differs from the checkpoint's float32")
+
+
 def test_broken_checkpoints_give_one_line(small, tmp_path):
     (tmp_path / "truncated.npz").write_bytes((small / "small.npz").read_bytes()[:1000])
     (tmp_path / "text.npz").write_text("hello")
@@ -135,6 +154,8 @@ def test_broken_checkpoints_give_one_line(small, tmp_path):
     (["train", "copy", "--controller", "gru"], "--controller"),
     (["evaluate", "x.npz", "--lengths", "3-1"], "--lengths"),
     (["show", "x.npz"], "--out"),
+    (["train", "copy", "--dtype", "float32", "--controller", "feedforward"], "dtype"),
+    (["train", "copy", "--dtype", "float16"], "--dtype"),
     (["frobnicate"], "invalid choice"),
     ([], "required"),
 ])
@@ -145,6 +166,8 @@ def test_bad_options_give_one_line(args, words, tmp_path):
 def test_resume_refuses_changed_settings(small, tmp_path):
     assert_one_line_error(*dnc_lit("train", "copy", "--steps", 30, "--resume", small / "small.npz", "--hidden-size", 32,
                                    "--out", tmp_path / "x.npz"), "--hidden-size 32 differs from the checkpoint's 16")
+    assert_one_line_error(*dnc_lit("train", "copy", "--steps", 30, "--resume", small / "small.npz", "--dtype", "float32",
+                                   "--out", tmp_path / "x.npz"), "--dtype float32 differs from the checkpoint's float64")
     assert_one_line_error(*dnc_lit("train", "repeat-copy", "--steps", 30, "--resume", small / "small.npz",
                                    "--out", tmp_path / "x.npz"), "is a run of copy")
     assert_one_line_error(*dnc_lit("show", small / "small.npz", "--out", tmp_path / "x.jpg"), ".png")
