@@ -143,7 +143,8 @@ def run_settings(a):
 def _resume_conflicts(a, ck):
     "Options given in `a` that differ from the run saved in the Checkpoint `ck`: a list of messages."
     meta, cfg, out = ck.metadata, ck.config, []
-    saved = {**{k: cfg.get(k, DNCConfig.dtype if k == "dtype" else None) for k in MODEL_OPTIONS},   # older runs: float64 **meta.get("task_args", {}), "seed": meta.get("seed"),
+    saved = {**{k: cfg.get(k, DNCConfig.dtype if k == "dtype" else None) for k in MODEL_OPTIONS},   # no dtype: float64
+             **meta.get("task_args", {}), "seed": meta.get("seed"),
              "optimiser": meta["optimiser"]["name"], "lr": meta["optimiser"]["hyper"].get("lr"),
              "max_grad_norm": meta.get("max_grad_norm")}
     for k, v in saved.items():

@@ -168,6 +168,10 @@ def test_resume_refuses_changed_settings(small, tmp_path):
                                    "--out", tmp_path / "x.npz"), "--hidden-size 32 differs from the checkpoint's 16")
     assert_one_line_error(*dnc_lit("train", "copy", "--steps", 30, "--resume", small / "small.npz", "--dtype", "float32",
                                    "--out", tmp_path / "x.npz"), "--dtype float32 differs from the checkpoint's float64")
+    assert_one_line_error(*dnc_lit("train", "copy", "--steps", 30, "--resume", small / "small.npz", "--seed", 3,
+                                   "--out", tmp_path / "x.npz"), "--seed 3 differs from the checkpoint's 0")
+    assert_one_line_error(*dnc_lit("train", "copy", "--steps", 30, "--resume", small / "small.npz", "--batch-size", 8,
+                                   "--out", tmp_path / "x.npz"), "--batch-size 8 differs from the checkpoint's 16")
     assert_one_line_error(*dnc_lit("train", "repeat-copy", "--steps", 30, "--resume", small / "small.npz",
                                    "--out", tmp_path / "x.npz"), "is a run of copy")
     assert_one_line_error(*dnc_lit("show", small / "small.npz", "--out", tmp_path / "x.jpg"), ".png")
