@@ -338,9 +338,11 @@ def _run(a, out, go):
 def _report(run, out, measure, label):
     "The last line of a training command (exit status 0), or 130 after Ctrl-C."
     if run is None: return 130
-    last = run.history[-1] if run.history else {}
-    print(f"saved {out}: step {run.step}, loss {last.get('loss', math.nan):.4g}, "
-          f"{label} {last.get(measure, math.nan):.3g}, {run.seconds:.0f} s; next: "
+    if run.history:
+        last = run.history[-1]
+        got = f"loss {last['loss']:.4g}, {label} {last[measure]:.3g}"
+    else: got = "no logging interval completed yet (see --log-every)"
+    print(f"saved {out}: step {run.step}, {got}, {run.seconds:.0f} s; next: "
           f"dnc-lit evaluate {shlex.quote(str(out))}")
     return 0
 
@@ -667,16 +669,25 @@ def load_named_graph(where, label_range, edge_range, seed=0):
 # %% ../nbs/62_curriculum.ipynb #9b52b33b
 def _checkpoint_graph(a, ck, key):
     """The named graph of `--graph` within the label ranges of the checkpoint's current
-    lesson; a graph too large for them is an error that says what was trained."""
+    lesson. A graph too large for them gets the smallest wider range of the paper's
+    kind (0-99, then 0-999) that holds it, with a note on stderr that the network has
+    not learned those labels yet; only a graph too large for 0-999 is an error."""
     from dnc_lit import testgraphs as tg
     label_range, edge_range = _ranges(ck, key)
-    try: return load_named_graph(a.graph, label_range, edge_range, a.map_seed)
-    except tg.GraphFileError as e:
-        if "holds only" not in str(e): raise
-        cur = Curriculum.from_json(ck.metadata["curriculum"])
-        raise ValueError(f"{e}: {a.checkpoint} has trained on node labels "
-                         f"{label_range[0]}-{label_range[1]} so far "
-                         f"({cur.describe(ck.metadata['curriculum_state'])})") from None
+    wider = [r for r in ((0, 99), (0, 999)) if r[1] > label_range[1]]
+    for lr in [label_range] + wider:
+        try: ng = load_named_graph(a.graph, lr, edge_range, a.map_seed)
+        except tg.GraphFileError as e:
+            if "holds only" not in str(e) or lr == (0, 999): raise
+            continue
+        if lr != label_range:
+            cur = Curriculum.from_json(ck.metadata["curriculum"])
+            lesson = cur.describe(ck.metadata["curriculum_state"])
+            print(f"note: {a.checkpoint} has trained on node labels {label_range[0]}-"
+                  f"{label_range[1]} so far ({lesson});"
+                  f" this graph needs more, so its names get labels in {lr[0]}-{lr[1]},"
+                  " which the network has not learned", file=sys.stderr)
+        return ng
 
 def _graph_questions(key, ng, length, n, rng):
     "Up to `n` questions of `length` about the named graph `ng` (a list; [] if none)."

@@ -452,10 +452,23 @@ def test_bad_graphs_and_questions_give_one_line(trav, tmp_path, text, args, word
                                    *args), *words.split("|"))
 
 
+def test_ask_london_on_an_early_checkpoint(trav):
+    "A graph larger than the lessons' label range is asked in 0-999, with a note."
+    code, out, err = dnc_lit("ask", trav / "t.npz", "--graph", "london", "--start",
+                             "Bank", "--follow", "Central line, westbound")
+    assert code == 0, err
+    note = err.strip().splitlines()
+    assert len(note) == 1 and note[0].startswith("note:"), err
+    assert "trained on node labels 0-9" in note[0] and "labels in 0-99" in note[0], err
+    assert "St. Paul's" in out, out                      # the true answer, in words
+
+
 def test_graph_mistakes_give_one_line(trav, small, tmp_path):
-    assert_one_line_error(*dnc_lit("ask", trav / "t.npz", "--graph", "london",
-                                   "--start", "Bank", "--follow", "x"),
-                          "holds only 10 labels", "trained on node labels 0-9")
+    code, out, err = dnc_lit("ask", trav / "t.npz", "--graph", "london",
+                             "--start", "Bank", "--follow", "x")
+    assert code == 1 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1].startswith("dnc-lit: error:"), err
+    assert "unknown edge 'x'" in err, err
     assert_one_line_error(*dnc_lit("ask", small / "small.npz", "--graph", "london",
                                    "--start", "Bank", "--to", "Angel"),
                           "needs a checkpoint of a graph task")
