@@ -1,49 +1,44 @@
-"""Joint training of a DNC on the 20 bAbI tasks (chapter "The bAbI tasks"), resumable,
-and the cost of a training step. Not a test: the long run is started by hand.
+"""Joint training of a DNC on the 20 bAbI tasks with validation along the way, and the
+cost of a training step: a thin wrapper over `dnc-lit train babi` (chapter "The bAbI
+tasks", section "bAbI on the command line"). Not a test: long runs are started by hand.
 
-Training (the paper's protocol: all 20 tasks pooled, no task id, a random story per
-sample, 10 % of each task's training stories held out for validation, softmax
-cross-entropy at the '-' steps):
+    python bench/babi_train.py train --out babi.npz --steps 100000 \\
+        [--validate-every 2000] [--validate-stories 25] \\
+        [--preset dnc1|dnc1-float32|small|tiny] [OPTIONS OF dnc-lit train babi]
 
-    python bench/babi_train.py train --data PATH --out babi.npz --steps 100000 \\
-        [--preset dnc1|small|tiny] [--optimiser rmsprop --lr 1e-4] [--batch-size 1] \\
-        [--seed 0] [--checkpoint-every 200] [--validate-every 2000] \\
-        [--validate-stories 25] [--log babi.jsonl]
-
-Run it again with the same --out to continue: the checkpoint holds the step, the
-parameters, the optimiser state, the generator and the settings (Ctrl-C saves first).
-With --validate-every V the run stops every V steps, measures the question error on the
-first --validate-stories validation stories of each task and appends a JSON line to
+OPTIONS are passed on as they are: the first run needs --data PATH (the official
+tasks_1-20_v1-2.tar.gz or its folder); --seed, --lr, --log FILE.jsonl, --log-every ...
+as `dnc-lit train --help` lists them (this script's defaults: --progress lines,
+--checkpoint-every 200). Run it again with the same --out (and --preset) to continue:
+each chunk of --validate-every steps is `dnc-lit train babi --out OUT` or `... --resume
+OUT` (a resumed run reads the data from where its checkpoint says unless --data names
+it; Ctrl-C saves first). After each chunk the question error on the first
+--validate-stories validation stories of every task is appended as a JSON line to
 OUT.valid.jsonl (step, stories seen, CPU seconds, per-task and mean error).
 
-    python bench/babi_train.py evaluate babi.npz [--data PATH] [--split test|valid]
-        per-task question error on the test (or validation) stories, beside the paper's
-    python bench/babi_train.py time --data PATH [--steps 3] [--presets dnc1,small] \
+    python bench/babi_train.py evaluate ARGS
+        the same as `dnc-lit evaluate ARGS` (per-task error table, --split, --json)
+    python bench/babi_train.py time --data PATH [--steps 3] [--presets dnc1,small] \\
         [--out nbs/data/babi_step_times.json]
-        CPU time of a few training steps of DNC1 and of a smaller configuration
+        CPU time of a few training steps of DNC1 and of smaller configurations
 
-PATH is the official tasks_1-20_v1-2.tar.gz or its extracted folder. Training uses
-dnc_lit.train.train with the task's objective, babi_loss and babi_errors: passed as
-loss=/errors= when train takes them; until then the two functions of the masked sigmoid
-loop are swapped for them during the run (the log's "bit_errors" is then the fraction of
-questions answered wrongly). One BLAS thread (set before numpy is imported).
+Training uses dnc_lit.train.train with the task's objective, dnc_lit.babi.BABI_OBJECTIVE
+(babi_loss and babi_errors). One BLAS thread (set before numpy is imported).
 """
 import os
 for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_k, "1")
-import argparse, contextlib, dataclasses, datetime, inspect, json, platform, shlex, sys
-import time
+import argparse, datetime, json, platform, shlex, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import numpy as onp
-import dnc_lit.train as T
+from dnc_lit import cli
+from dnc_lit.train import train
 from dnc_lit.model import DNCConfig, DNC, parameter_count
 from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.babi import (load_babi, build_lexicon, split_validation, babi_sampler,
-                          babi_loss, babi_errors, question_error_rate, evaluate_babi,
-                          mean_error, failed_tasks, error_table)
+                          evaluate_babi, mean_error, Lexicon, BABI_OBJECTIVE)
 
 PRESETS = {   # the paper's DNC1 (Extended Data Table 2), a smaller machine, a tiny one
     "dnc1": dict(hidden_size=256, memory_size=256, word_size=64, num_reads=4),
@@ -51,120 +46,59 @@ PRESETS = {   # the paper's DNC1 (Extended Data Table 2), a smaller machine, a t
                          dtype="float32"),
     "small": dict(hidden_size=128, memory_size=64, word_size=32, num_reads=4),
     "tiny": dict(hidden_size=16, memory_size=8, word_size=8, num_reads=2)}
+DEFAULTS = ["--progress", "lines", "--checkpoint-every", "200"]
 
 
-def objective_kwargs():
-    "loss=/errors= for dnc_lit.train.train, if it takes a task's objective; else None."
-    names = inspect.signature(T.train).parameters
-    if "loss" in names and "errors" in names:
-        return dict(loss=babi_loss, errors=babi_errors)
-    return None
+def preset_options(name):
+    "The options of `dnc-lit train` for a preset: ['--hidden-size', '256', ...]."
+    return [x for k, v in PRESETS[name].items()
+            for x in (f"--{k.replace('_', '-')}", str(v))]
 
 
-@contextlib.contextmanager
-def babi_objective():
-    "Until train takes loss=/errors=: its sigmoid loss and bit errors swapped for ours"
-    saved = T.masked_sigmoid_cross_entropy, T.bit_errors
-    T.masked_sigmoid_cross_entropy = lambda y, z, m, per_bit=False: babi_loss(y, z, m)
-    T.bit_errors = question_error_rate
-    try: yield
-    finally: T.masked_sigmoid_cross_entropy, T.bit_errors = saved
+def validate(out, k, cache):
+    """Append the question error of the checkpoint `out` on the first `k` validation
+    stories of each task to OUT.valid.jsonl; `cache` holds the data between calls."""
+    ck = load_checkpoint(out)
+    meta, v = ck.metadata, ck.metadata["validation"]
+    key = (meta["data"], meta["version"], v["seed"], v["fraction"])
+    if cache.get("key") != key:
+        data = load_babi(meta["data"], meta["version"])
+        valid = split_validation(data.train, v["fraction"], v["seed"])[1]
+        cache.update(key=key, valid={t: s[:k] for t, s in valid.items()})
+    model = DNC.from_config(DNCConfig(**ck.config))
+    res = evaluate_babi(model, ck.params, cache["valid"], Lexicon(meta["lexicon"]))
+    step = meta["step"]
+    rec = {"step": step, "stories_seen": step * meta["task_args"]["batch_size"],
+           "cpu_seconds": round(meta["cpu_seconds"], 1),
+           "seconds": round(meta["seconds"], 1), "valid_stories_per_task": k,
+           "mean_error": mean_error(res), "errors": {str(t): r.error
+                                                     for t, r in res.items()}}
+    with open(f"{out}.valid.jsonl", "a") as f: f.write(json.dumps(rec) + "\n")
+    print(f"step {step}: validation mean error {rec['mean_error']:.1f} %",
+          file=sys.stderr)
 
 
-def run_train(*args, **kw):
-    "dnc_lit.train.train with the bAbI objective."
-    extra = objective_kwargs()
-    if extra is not None: return T.train(*args, **kw, **extra)
-    with babi_objective(): return T.train(*args, **kw)
-
-
-def prepare(path, version, seed, fraction=0.1):
-    "(data, train stories, validation stories, lexicon) of the bAbI data at `path`."
-    data = load_babi(path, version)
-    train, valid = split_validation(data.train, fraction, seed)
-    if data.substituted:
-        print("note: read from the fallback version: " + ", ".join(
-            f"task {t} {s}" for t, s in data.substituted), file=sys.stderr)
-    return data, train, valid, build_lexicon(data.train)
-
-
-def _validate(model, params, valid, lexicon, k):
-    "Per-task question error (%) on the first k validation stories of each task."
-    res = evaluate_babi(model, params, {t: v[:k] for t, v in valid.items()}, lexicon)
-    return {str(t): r.error for t, r in res.items()}, mean_error(res)
-
-
-def cmd_train(a, argv):
-    out = Path(a.out)
-    resume = out if out.exists() else None
-    if resume is not None:
-        meta = load_checkpoint(out).metadata
-        path, version, seed = a.data or meta["data"], meta["version"], meta["seed"]
-    else:
-        path, version, seed = a.data, a.version, a.seed
-        if path is None: raise SystemExit("babi_train.py train: --data PATH is needed")
-    data, train, valid, lexicon = prepare(path, version, seed)
-    if resume is not None and meta["lexicon"] != list(lexicon.words):
-        raise SystemExit(f"{out}: trained with another lexicon than the data at {path}")
-    config = DNCConfig(input_size=len(lexicon), output_size=len(lexicon),
-                       **PRESETS[a.preset]) if resume is None else None
-    command = " ".join(["python bench/babi_train.py", *map(shlex.quote, argv)])
-    if resume is None:
-        metadata = {"task": "babi", "data": str(path), "version": version,
-                    "lexicon": list(lexicon.words), "preset": a.preset,
-                    "validation": {"fraction": 0.1, "seed": seed}, "command": command}
-    else:
-        keep = ("task", "data", "version", "lexicon", "preset", "validation", "command")
-        metadata = {k: meta[k] for k in keep if k in meta}
-        metadata["resumed"] = meta.get("resumed", []) + [{"step": meta["step"],
-                                                          "command": command}]
-    sampler = babi_sampler(train, lexicon)
-    every = a.validate_every or a.steps
-    step = 0 if resume is None else load_checkpoint(out).metadata["step"]
+def cmd_train(a, rest):
+    "Train in chunks of --validate-every steps with `dnc-lit train babi`."
+    out, every, cache = Path(a.out), a.validate_every or a.steps, {}
+    step = load_checkpoint(out).metadata["step"] if out.exists() else 0
     while step < a.steps:
         stop = min(a.steps, (step // every + 1) * every)
-        run = run_train(config if step == 0 and resume is None else None, sampler, stop,
-                        dict(batch_size=a.batch_size), optimiser=a.optimiser, lr=a.lr,
-                        seed=seed, max_grad_norm=a.max_grad_norm, log_every=a.log_every,
-                        log=a.log, checkpoint=out, checkpoint_every=a.checkpoint_every,
-                        resume=out if (step > 0 or resume is not None) else None,
-                        progress="lines", metadata=metadata)
-        step = run.step
-        if a.validate_every:
-            ck = load_checkpoint(out)
-            model = DNC.from_config(DNCConfig(**ck.config))
-            per_task, mean = _validate(model, run.params, valid, lexicon,
-                                       a.validate_stories)
-            rec = {"step": step, "stories_seen": step * a.batch_size,
-                   "cpu_seconds": round(run.cpu_seconds, 1),
-                   "seconds": round(run.seconds, 1),
-                   "valid_stories_per_task": a.validate_stories, "mean_error": mean,
-                   "errors": per_task}
-            with open(f"{out}.valid.jsonl", "a") as f: f.write(json.dumps(rec) + "\n")
-            print(f"step {step}: validation mean error {mean:.1f} %", file=sys.stderr)
+        where = ["--resume", str(out)] if out.exists() else ["--out", str(out)]
+        code = cli.main(["train", "babi", *where, "--steps", str(stop),
+                         *preset_options(a.preset), *DEFAULTS, *rest])
+        if code: return code
+        step = stop
+        if a.validate_every: validate(out, a.validate_stories, cache)
     print(f"{out}: step {step}")
-
-
-def cmd_evaluate(a):
-    ck = load_checkpoint(a.checkpoint)
-    meta = ck.metadata
-    if meta.get("task") != "babi": raise SystemExit(f"{a.checkpoint}: not a bAbI run")
-    data, train, valid, lexicon = prepare(a.data or meta["data"], meta["version"],
-                                          meta["validation"]["seed"])
-    if list(lexicon.words) != meta["lexicon"]:
-        raise SystemExit(f"{a.checkpoint}: trained with another lexicon than this data")
-    model = DNC.from_config(DNCConfig(**ck.config))
-    stories = data.test if a.split == "test" else valid
-    res = evaluate_babi(model, ck.params, stories, lexicon)
-    print(error_table(res, f"DNC, step {meta['step']}"))
-    print(f"\nmean error {mean_error(res):.2f} %, failed {len(failed_tasks(res))}: "
-          f"{failed_tasks(res)}")
+    return 0
 
 
 def cmd_time(a):
     "CPU seconds of a few training steps of each preset on random training stories."
-    data, train, valid, lexicon = prepare(a.data, "en-10k", 0)
-    sampler = babi_sampler(train, lexicon)
+    data = load_babi(a.data, "en-10k")
+    lexicon = build_lexicon(data.train)
+    sampler = babi_sampler(split_validation(data.train, 0.1, 0)[0], lexicon)
     rec = dict(what="CPU time of training steps on bAbI (batch 1, random training "
                     "stories, RMSProp; forward, softmax loss at the '-' steps, "
                     "backward, update), one BLAS thread, after one untimed step",
@@ -183,9 +117,10 @@ def cmd_time(a):
             b = sampler(rng, **kw)
             lengths.append(int(b.inputs.shape[1]))
             return b
-        kw = dict(optimiser="rmsprop", lr=1e-4, progress=False, log_every=10 ** 6)
-        run_train(config, sampler, 1, dict(batch_size=1), seed=99, **kw)    # warm-up
-        run = run_train(config, counted, a.steps, dict(batch_size=1), seed=1, **kw)
+        kw = dict(optimiser="rmsprop", lr=1e-4, progress=False, log_every=10 ** 6,
+                  objective=BABI_OBJECTIVE)
+        train(config, sampler, 1, dict(batch_size=1), seed=99, **kw)    # warm-up
+        run = train(config, counted, a.steps, dict(batch_size=1), seed=1, **kw)
         r = dict(name=name, **PRESETS[name], parameters=parameter_count(config),
                  steps=a.steps, time_steps=sum(lengths), lengths=lengths,
                  cpu_seconds=round(run.cpu_seconds, 3), seconds=round(run.seconds, 3))
@@ -195,38 +130,35 @@ def cmd_time(a):
     if a.out:
         Path(a.out).write_text(json.dumps(rec, indent=1) + "\n")
         print(f"wrote {a.out}")
+    return 0
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["evaluate"]: return cli.main(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train")
-    t.add_argument("--data"); t.add_argument("--version", default="en-10k")
+    t = sub.add_parser("train", allow_abbrev=False,
+                       help="dnc-lit train babi in chunks, validating after each "
+                            "(other options go to dnc-lit train)")
     t.add_argument("--out", default="babi.npz")
     t.add_argument("--steps", type=int, required=True)
     t.add_argument("--preset", choices=sorted(PRESETS), default="dnc1")
-    t.add_argument("--optimiser", default="rmsprop"); t.add_argument("--lr", type=float,
-                                                                     default=1e-4)
-    t.add_argument("--max-grad-norm", type=float, default=50.0)
-    t.add_argument("--batch-size", type=int, default=1)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--log"); t.add_argument("--log-every", type=int, default=100)
-    t.add_argument("--checkpoint-every", type=int, default=200)
     t.add_argument("--validate-every", type=int)
     t.add_argument("--validate-stories", type=int, default=25)
-    e = sub.add_parser("evaluate")
-    e.add_argument("checkpoint"); e.add_argument("--data")
-    e.add_argument("--split", choices=("test", "valid"), default="test")
+    sub.add_parser("evaluate", help="the same as dnc-lit evaluate")
     m = sub.add_parser("time")
     m.add_argument("--data", required=True)
     m.add_argument("--steps", type=int, default=3)
     m.add_argument("--presets", default="dnc1,small"); m.add_argument("--out")
-    a = p.parse_args(argv)
-    if a.command == "train": return cmd_train(a, argv)
-    if a.command == "evaluate": return cmd_evaluate(a)
-    return cmd_time(a)
+    a, rest = p.parse_known_args(argv)
+    if a.command == "time":
+        if rest: p.error(f"unrecognized arguments: {' '.join(rest)}")
+        return cmd_time(a)
+    try: return cmd_train(a, rest)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr); return 130
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

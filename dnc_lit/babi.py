@@ -7,13 +7,14 @@ word, a softmax loss scored only at the '-' steps, and the per-task question err
 
 # %% auto #0
 __all__ = ['TASK_FILES', 'TASK_NAMES', 'ANSWER', 'SYMBOLS', 'BABI_ENV',
-           'FAILURE_ERROR', 'PAPER_DNC1', 'PAPER_SUMMARY', 'tokenize', 'Question',
-           'Story', 'story_words', 'story_answers', 'BabiFormatError', 'parse_babi',
-           'BabiData', 'load_babi', 'find_babi', 'Lexicon', 'build_lexicon', 'pooled',
-           'encode_story', 'BabiBatch', 'babi_batch', 'babi_batches', 'log_softmax',
-           'babi_loss', 'answer_groups', 'question_errors', 'question_error_rate',
-           'babi_errors', 'split_validation', 'babi_sampler', 'TaskError',
-           'mean_error', 'failed_tasks', 'evaluate_babi', 'error_table', 'answer_story']
+           'FAILURE_ERROR', 'PAPER_DNC1', 'PAPER_SUMMARY', 'BABI_OBJECTIVE',
+           'tokenize', 'Question', 'Story', 'story_words', 'story_answers',
+           'BabiFormatError', 'parse_babi', 'BabiData', 'load_babi', 'find_babi',
+           'Lexicon', 'build_lexicon', 'pooled', 'encode_story', 'BabiBatch',
+           'babi_batch', 'babi_batches', 'log_softmax', 'babi_loss', 'answer_groups',
+           'question_errors', 'babi_errors', 'split_validation', 'babi_sampler',
+           'TaskError', 'mean_error', 'failed_tasks', 'evaluate_babi', 'error_table',
+           'answer_story']
 
 # %% ../nbs/70_babi.ipynb #d3bb6933
 import dataclasses, functools, os, re, tarfile, zlib
@@ -379,14 +380,11 @@ def question_errors(logits, targets, mask):
     return wrong.sum(axis=1), asked
 
 # %% ../nbs/70_babi.ipynb #b6159938
-def question_error_rate(logits, targets, mask):
-    "(B,): the fraction of each story's questions answered wrongly (0 if it asks none)."
+def babi_errors(logits, targets, mask):
+    """(B,): the fraction of each story's questions answered wrongly (0 if it asks
+    none), from logits (B,T,V), targets (B,T,V) and mask (B,T)."""
     wrong, asked = question_errors(logits, targets, mask)
     return wrong / onp.maximum(asked, 1)
-
-def babi_errors(logits, batch):
-    "(B,): the fraction of questions answered wrongly in each story of `batch`."
-    return question_error_rate(logits, batch.targets, batch.mask)
 
 # %% ../nbs/70_babi.ipynb #70c1bf01
 def split_validation(stories, fraction=0.1, seed=0):
@@ -502,3 +500,8 @@ def answer_story(model, params, text, lexicon, num_words=1):
     x[0, onp.arange(len(ids)), ids] = 1.0
     logits = onp.asarray(model.apply(params, x))[0]
     return tuple(lexicon.decode(logits[ids == lexicon.words.index(ANSWER)].argmax(-1)))
+
+# %% ../nbs/70_babi.ipynb #293e365b
+from .train import Objective
+
+BABI_OBJECTIVE = Objective(loss=babi_loss, errors=babi_errors, name="question_errors")

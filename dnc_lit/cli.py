@@ -9,7 +9,8 @@ __all__ = ['TASKS', 'TASK_DEFAULTS', 'MODEL_OPTIONS', 'TASK_OPTIONS', 'FAMILIES'
            'PARSER_EXTENSIONS', 'COMMANDS', 'task_name', 'make_parser', 'run_settings',
            'cmd_train', 'default_lengths', 'cmd_evaluate', 'memory_figure', 'run_one',
            'cmd_show', 'main', 'GRAPH_DEFAULTS', 'GRAPH_BATCH', 'GraphFamily',
-           'load_named_graph', 'network_walk', 'cmd_ask']
+           'load_named_graph', 'network_walk', 'cmd_ask', 'BABI_DEFAULTS',
+           'BABI_VALIDATION', 'BabiFamily']
 
 # %% ../nbs/52_cli.ipynb #bd203bdb
 import argparse, dataclasses, json, math, os, shlex, sys
@@ -848,3 +849,267 @@ FAMILIES.update({name: GraphFamily(name) for name in GRAPH_BATCH})
 _ALIASES.update(shortest_path="shortest-path", shortestpath="shortest-path")
 PARSER_EXTENSIONS.append(_graph_options)
 COMMANDS.update(ask=cmd_ask, evaluate=_evaluate_any)
+
+# %% ../nbs/70_babi.ipynb #59a602c1
+from . import babi
+
+BABI_DEFAULTS = dict(hidden_size=256, memory_size=256, word_size=64, num_reads=4,
+                     num_layers=1, batch_size=1, steps=100_000)
+BABI_VALIDATION = 0.1           # the share of each task's training stories held out
+_NOT_BABI = ("num_bits", "min_length", "max_length", "min_repeats", "max_repeats",
+             "curriculum", "curriculum_limit", "evaluate_every", "eval_sequences")
+_EXAMPLE = "mary moved to the bathroom . john went to the hallway . where is mary ?"
+
+class BabiFamily:
+    "How the command line trains, evaluates and asks a network on the 20 bAbI tasks."
+    name = "babi"
+    def __repr__(self): return "BabiFamily()"
+
+# %% ../nbs/70_babi.ipynb #ebb7582f
+def _babi_data(path, version, seed, fraction=BABI_VALIDATION):
+    """(data, training stories, validation stories, lexicon) of the bAbI data at
+    `path`; the lexicon is that of all its training stories."""
+    data = babi.load_babi(path, version)
+    for task, split in data.substituted:
+        print(f"note: task {task} {split}: read from the en version (no {version} file "
+              f"in {path})", file=sys.stderr)
+    train_s, valid_s = babi.split_validation(data.train, fraction, seed)
+    return data, train_s, valid_s, babi.build_lexicon(data.train)
+
+def _babi_meta(data, lexicon, validation):
+    "What a bAbI checkpoint keeps about its data."
+    return {"data": str(Path(data.path).resolve()), "version": data.version,
+            "lexicon": list(lexicon.words), "validation": validation,
+            "substituted": [list(x) for x in data.substituted]}
+
+# %% ../nbs/70_babi.ipynb #7720a25f
+def _data_path(a, meta, checkpoint):
+    "--data, or the path the run was trained on if it is still there."
+    if a.data is not None: return a.data
+    if not Path(meta["data"]).exists():
+        raise ValueError(f"{checkpoint} was trained on {meta['data']}, which is not "
+                         "there: give --data PATH")
+    return meta["data"]
+
+def _same_lexicon(lexicon, meta, path, checkpoint):
+    "ValueError unless the data's lexicon is the one the checkpoint was trained with."
+    saved = tuple(meta["lexicon"])
+    if lexicon.words == saved: return
+    new, gone = set(lexicon.words) - set(saved), set(saved) - set(lexicon.words)
+    what = "; ".join(f"{label} {', '.join(sorted(w)[:5])}" for label, w in
+                     (("words new", new), ("words missing", gone)) if w)
+    raise ValueError(f"--data {path}: not the data {checkpoint} was trained on: its "
+                     f"lexicon differs ({what or 'the same words in another order'})")
+
+# %% ../nbs/70_babi.ipynb #5f3ccbcf
+def _babi_settings(a, lexicon):
+    """(config, task_args, optimiser, lr, max_grad_norm, steps) of a new bAbI run from
+    the parsed `train` options `a`: the paper's DNC1 unless they say otherwise."""
+    model = {k: getattr(a, k) or BABI_DEFAULTS[k] for k in
+             ("hidden_size", "memory_size", "word_size", "num_reads", "num_layers")}
+    model.update({k: getattr(a, k) for k in ("controller", "dtype")
+                  if getattr(a, k) is not None})
+    config = DNCConfig(input_size=len(lexicon), output_size=len(lexicon), **model)
+    opt = a.optimiser or "rmsprop"
+    task_args = {"batch_size": a.batch_size or BABI_DEFAULTS["batch_size"]}
+    return (config, task_args, opt, a.lr or _LR[opt], a.max_grad_norm or 50.0,
+            a.steps or BABI_DEFAULTS["steps"])
+
+def _refuse_other_options(a):
+    "ValueError if `a` has options of the copy or graph tasks."
+    given = [f"--{k.replace('_', '-')}" for k in _NOT_BABI if getattr(a, k) is not None]
+    if given: raise ValueError(f"{', '.join(given)}: for the copy and graph tasks, "
+                               "not babi")
+
+# %% ../nbs/70_babi.ipynb #b2d93b9b
+def _babi_train(self, a, argv):
+    "`dnc-lit train babi`: a new run, or a resumed one; returns the exit status."
+    _refuse_other_options(a)
+    common = dict(log=a.log, checkpoint_every=a.checkpoint_every,
+                  progress=_progress_option(a), objective=babi.BABI_OBJECTIVE)
+    if a.resume: return _babi_resume(a, argv, common)
+    if a.data is None:
+        raise ValueError("dnc-lit train babi needs --data PATH: the bAbI archive "
+                         "tasks_1-20_v1-2.tar.gz or the folder it was extracted to")
+    seed = 0 if a.seed is None else a.seed
+    data, train_s, _, lexicon = _babi_data(a.data, a.version or "en-10k", seed)
+    config, task_args, opt, lr, clip, steps = _babi_settings(a, lexicon)
+    out = Path(a.out or "babi.npz")
+    meta = {"task": "babi", "command": _command(argv), **_babi_meta(
+        data, lexicon, {"fraction": BABI_VALIDATION, "seed": seed})}
+    run = _run(a, out, lambda: train(
+        config, babi.babi_sampler(train_s, lexicon), steps, task_args, optimiser=opt,
+        lr=lr, seed=seed, max_grad_norm=clip, checkpoint=out, metadata=meta,
+        log_every=_log_every(a), **common))
+    return _report(run, out, "question_errors", "share of questions wrong")
+
+BabiFamily.train = _babi_train
+
+# %% ../nbs/70_babi.ipynb #57402eaa
+def _babi_resume(a, argv, common):
+    "`dnc-lit train babi --resume CHECKPOINT`: returns the exit status."
+    ck, _ = _load_run(a.resume)
+    _check_resume(a, ck)
+    meta = ck.metadata
+    if a.version is not None and a.version != meta["version"]:
+        raise ValueError(f"--version {a.version} differs from the checkpoint's "
+                         f"{meta['version']} (a resumed run keeps its settings)")
+    out, steps = Path(a.out or a.resume), a.steps or BABI_DEFAULTS["steps"]
+    if meta["step"] >= steps: return _nothing_to_do(a, ck, steps)
+    path, v = _data_path(a, meta, a.resume), meta["validation"]
+    data, train_s, _, lexicon = _babi_data(path, meta["version"], v["seed"],
+                                           v["fraction"])
+    _same_lexicon(lexicon, meta, path, a.resume)
+    keep = {**_babi_meta(data, lexicon, v), **_resume_metadata(ck, argv)}
+    run = _run(a, out, lambda: train(
+        None, babi.babi_sampler(train_s, lexicon), steps, resume=ck, checkpoint=out,
+        metadata=keep, log_every=_log_every(a, ck), **common))
+    return _report(run, out, "question_errors", "share of questions wrong")
+
+# %% ../nbs/70_babi.ipynb #25a75fd4
+def _babi_evaluate(self, a, ck, config):
+    "`dnc-lit evaluate` for a bAbI checkpoint: returns the exit status."
+    given = [o for o in ("lengths", "repeats", "num_sequences")
+             if getattr(a, o) is not None]
+    if given: raise ValueError(f"--{given[0].replace('_', '-')} is for copy and graph "
+                               f"checkpoints; {a.checkpoint} is a bAbI run")
+    meta, split = ck.metadata, a.split or "test"
+    path, v = _data_path(a, meta, a.checkpoint), meta["validation"]
+    data, _, valid_s, lexicon = _babi_data(path, meta["version"], v["seed"],
+                                           v["fraction"])
+    _same_lexicon(lexicon, meta, path, a.checkpoint)
+    stories = data.test if split == "test" else valid_s
+    if not any(stories.values()):
+        raise ValueError(f"--split valid: {path} has too few training stories per "
+                         "task to hold any out for validation")
+    results = babi.evaluate_babi(DNC.from_config(config), ck.params, stories, lexicon)
+    return _print_babi(a, meta, results, split, path)
+
+BabiFamily.evaluate = _babi_evaluate
+
+# %% ../nbs/70_babi.ipynb #f1963d37
+def _print_babi(a, meta, results, split, path):
+    "The table (or JSON) of `dnc-lit evaluate` for a bAbI checkpoint."
+    failed, mean = babi.failed_tasks(results), babi.mean_error(results)
+    if a.json:
+        print(json.dumps({"checkpoint": str(a.checkpoint), "step": meta["step"],
+                          "split": split, "data": str(path), "version": meta["version"],
+                          "mean_error": mean, "failed": failed, "tasks": {
+                              str(t): {**r._asdict(), "error": r.error}
+                              for t, r in results.items()}}))
+        return 0
+    print(f"{a.checkpoint}: babi, step {meta['step']}; question error (%) on the "
+          f"{split} stories of {path} ({meta['version']}), beside the paper's")
+    print(babi.error_table(results, f"step {meta['step']}"))
+    print(f"mean error {mean:.1f} %; failed (> {babi.FAILURE_ERROR:g} %): "
+          + (f"{len(failed)} tasks: {', '.join(map(str, failed))}" if failed
+             else "none"))
+    return 0
+
+# %% ../nbs/70_babi.ipynb #4ab546d3
+def _babi_ask(self, a, ck, config):
+    "`dnc-lit ask` for a bAbI checkpoint: prints the network's answer words."
+    lexicon = babi.Lexicon(ck.metadata["lexicon"])
+    try: words = babi.answer_story(DNC.from_config(config), ck.params, a.story, lexicon,
+                                   a.words or 1)
+    except ValueError as e: raise ValueError(f"{a.checkpoint}: {e}") from None
+    print(" ".join(words))
+    return 0
+
+BabiFamily.ask = _babi_ask
+
+# %% ../nbs/70_babi.ipynb #2c0be9e7
+def _ask_story(sub):
+    "Let the `ask` command of the graph tasks take a story for a bAbI network too."
+    q = sub.choices["ask"]
+    for action in q._actions:
+        if action.option_strings: action.required = False
+    for group in q._mutually_exclusive_groups: group.required = False
+    q.add_argument("story", nargs="?",
+                   help=f'bAbI: a story that ends in a question, e.g. "{_EXAMPLE}"')
+    q.add_argument("--words", type=_positive_int, metavar="N",
+                   help="bAbI: answer words to ask for (default 1; lists and paths 2)")
+    q.description = ("Ask a trained network a question in words and print its answer: "
+                     "a bAbI network a story that ends in a question, a graph network "
+                     "a question about a named graph (--graph, --start and --follow, "
+                     "--relation or --to), answered beside the true answer.")
+    for choice in sub._choices_actions:
+        if choice.dest == "ask":
+            choice.help = "ask a trained network a question in words"
+
+# %% ../nbs/70_babi.ipynb #fe25cf20
+_GRAPH_QUESTION = ("graph", "start", "follow", "relation", "to")
+
+def _graph_question(a):
+    """The graph options of `ask` given in `a` (a list); ValueError if some are given
+    but not all that a question about a graph requires."""
+    given = [k for k in _GRAPH_QUESTION if getattr(a, k) is not None]
+    missing = [f"--{k}" for k in ("graph", "start") if k not in given]
+    if not {"follow", "relation", "to"} & set(given):
+        missing.append("one of --follow, --relation, --to")
+    if given and missing:
+        raise ValueError("the following arguments are required for a question about "
+                         f"a graph: {', '.join(missing)}")
+    return given
+
+# %% ../nbs/70_babi.ipynb #ae884cbf
+def _ask_any(a, argv=None):
+    "The `ask` command: a story for a bAbI checkpoint, a graph question for others."
+    graph = _graph_question(a)
+    if graph and a.story is not None:
+        raise ValueError("ask takes a story (bAbI) or --graph and a question (graph "
+                         "tasks), not both")
+    ck, config = _load_run(a.checkpoint)
+    task = ck.metadata["task"]
+    family = FAMILIES.get(task)
+    if not hasattr(family, "ask"):
+        raise ValueError("dnc-lit ask needs a checkpoint of a graph task or of babi; "
+                         f"{a.checkpoint} is a run of {task}")
+    if isinstance(family, BabiFamily) and (graph or a.story is None):
+        raise ValueError(f"{a.checkpoint} is a bAbI run: ask it a story that ends in a "
+                         f'question, e.g. "{_EXAMPLE}"')
+    if not isinstance(family, BabiFamily) and (not graph or a.story is not None
+                                               or a.words is not None):
+        raise ValueError(f"{a.checkpoint} is a {task} run: ask it with --graph, "
+                         f"--start and --{_QUERY[task]} (required; a story is for "
+                         "bAbI)")
+    return family.ask(a, ck, config)
+
+# %% ../nbs/70_babi.ipynb #ce08071c
+def _babi_options(sub, parsers):
+    "Add bAbI's options to `train` and `evaluate`, and a story to `ask`."
+    g = parsers["train"].add_argument_group(
+        "bAbI (babi: the 20 tasks pooled; defaults the paper's DNC1: LSTM 256, memory "
+        "256 x 64, 4 read heads, batch 1, RMSProp 1e-4; 100,000 steps)")
+    g.add_argument("--data", metavar="PATH",
+                   help="the bAbI archive tasks_1-20_v1-2.tar.gz or its folder")
+    g.add_argument("--version", choices=("en-10k", "en"),
+                   help="the stories: en-10k (default, as the paper) or en")
+    e = parsers["evaluate"]
+    e.add_argument("--data", metavar="PATH",
+                   help="bAbI: the data (default: where the run was trained)")
+    e.add_argument("--split", choices=("test", "valid"),
+                   help="bAbI: the test stories (default) or the validation stories")
+    _ask_story(sub)
+
+def _babi_only(a, names, what):
+    "The options among `names` given in `a`, refused unless `what` is babi."
+    given = [f"--{k}" for k in names if getattr(a, k) is not None]
+    if given and what != "babi":
+        raise ValueError(f"{' and '.join(given)}: for babi, not {what}")
+
+# %% ../nbs/70_babi.ipynb #fd4f2d23
+def _train_checked(a, argv=None):
+    "`dnc-lit train`, refusing --data and --version for tasks other than babi."
+    _babi_only(a, ("data", "version"), task_name(a.task))
+    return cmd_train(a, argv)
+
+def _evaluate_checked(a, argv=None):
+    "`dnc-lit evaluate`, refusing --data and --split for checkpoints other than bAbI."
+    if a.data is not None or a.split is not None:
+        _babi_only(a, ("data", "split"), _load_run(a.checkpoint)[0].metadata["task"])
+    return _evaluate_any(a, argv)
+
+FAMILIES["babi"] = BabiFamily()
+PARSER_EXTENSIONS.append(_babi_options)
+COMMANDS.update(train=_train_checked, evaluate=_evaluate_checked, ask=_ask_any)
