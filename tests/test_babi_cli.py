@@ -8,7 +8,7 @@ import numpy as onp
 import pytest
 
 from dnc_lit.babi import (TASK_FILES, load_babi, build_lexicon, split_validation,
-                          story_answers, find_babi, FAILED)
+                          story_answers, find_babi, FAILURE_ERROR)
 from dnc_lit.checkpoint import load_checkpoint
 
 TINY = ["--hidden-size", "8", "--memory-size", "8", "--word-size", "4", "--num-reads",
@@ -189,7 +189,7 @@ def test_evaluate_prints_the_table_and_json(run):
         assert got["error"] == pytest.approx(100 * got["wrong"] / got["questions"])
     errors = [r["tasks"][str(t)]["error"] for t in range(1, 21)]
     assert r["mean_error"] == pytest.approx(onp.mean(errors))
-    assert r["failed"] == [t for t, e in zip(range(1, 21), errors) if e > FAILED]
+    assert r["failed"] == [t for t, e in zip(range(1, 21), errors) if e > FAILURE_ERROR]
 
 
 def test_evaluate_on_the_validation_stories(run):
