@@ -52,22 +52,22 @@ def main():
     p.add_argument("--log-every", type=int, default=100)
     p.add_argument("--out", default=str(ROOT / "nbs/data/label_range_probe.json"))
     a = p.parse_args()
-    runs = []
-    for seed in a.seeds:
-        for name, rng in ARMS.items():
-            t = time.process_time()
-            curve = run(rng, a.steps, seed, a.log_every)
-            runs.append({"arm": name, "label_range": list(rng), "seed": seed,
-                         "curve": curve, "cpu_seconds": round(time.process_time() - t, 1)})
-            print(f"{name} seed {seed}: solved {curve[-1]['solved']:.3f} after "
-                  f"{curve[-1]['sequences']} sequences", flush=True)
     out = {"command": "python bench/label_range_probe.py " + shlex.join(sys.argv[1:]),
            "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
                       f"Python {platform.python_version()}, NumPy {np.__version__}",
            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="minutes"),
            "model": MODEL, "optimiser": "adam", "lr": 1e-3, "batch_size": 16,
-           "lesson": lesson_one((0, 999)), "runs": runs}
-    Path(a.out).write_text(json.dumps(out, indent=1) + "\n")
+           "lesson": lesson_one((0, 999)), "runs": []}
+    for seed in a.seeds:
+        for name, rng in ARMS.items():
+            t = time.process_time()
+            curve = run(rng, a.steps, seed, a.log_every)
+            out["runs"].append({"arm": name, "label_range": list(rng), "seed": seed,
+                                "curve": curve,
+                                "cpu_seconds": round(time.process_time() - t, 1)})
+            print(f"{name} seed {seed}: solved {curve[-1]['solved']:.3f} after "
+                  f"{curve[-1]['sequences']} sequences", flush=True)
+            Path(a.out).write_text(json.dumps(out, indent=1) + "\n")   # after each run
     print(f"wrote {a.out}")
 
 
