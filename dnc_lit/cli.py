@@ -10,7 +10,7 @@ __all__ = ['TASKS', 'TASK_DEFAULTS', 'MODEL_OPTIONS', 'TASK_OPTIONS', 'FAMILIES'
            'cmd_train', 'default_lengths', 'cmd_evaluate', 'memory_figure', 'run_one',
            'cmd_show', 'main', 'GRAPH_DEFAULTS', 'GRAPH_BATCH', 'GraphFamily',
            'load_named_graph', 'network_walk', 'cmd_ask', 'BABI_DEFAULTS',
-           'BABI_VALIDATION', 'BabiFamily']
+           'BABI_VALIDATION', 'BabiFamily', 'plain_table']
 
 # %% ../nbs/52_cli.ipynb #bd203bdb
 import argparse, dataclasses, json, math, os, shlex, sys
@@ -988,6 +988,16 @@ def _babi_evaluate(self, a, ck, config):
 BabiFamily.evaluate = _babi_evaluate
 
 # %% ../nbs/70_babi.ipynb #f1963d37
+def plain_table(markdown):
+    "A Markdown table as aligned plain-text columns for a terminal (no separator row)."
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in markdown.splitlines() if not set(line) <= set("|-: ")]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+                     for r in rows)
+
+
 def _print_babi(a, meta, results, split, path):
     "The table (or JSON) of `dnc-lit evaluate` for a bAbI checkpoint."
     failed, mean = babi.failed_tasks(results), babi.mean_error(results)
@@ -1000,7 +1010,7 @@ def _print_babi(a, meta, results, split, path):
         return 0
     print(f"{a.checkpoint}: babi, step {meta['step']}; question error (%) on the "
           f"{split} stories of {path} ({meta['version']}), beside the paper's")
-    print(babi.error_table(results, f"step {meta['step']}"))
+    print(plain_table(babi.error_table(results, f"step {meta['step']}")))
     print(f"mean error {mean:.1f} %; failed (> {babi.FAILURE_ERROR:g} %): "
           + (f"{len(failed)} tasks: {', '.join(map(str, failed))}" if failed
              else "none"))

@@ -173,9 +173,10 @@ def test_evaluate_prints_the_table_and_json(run):
     lines = out.splitlines()
     assert lines[0].startswith(f"{d / 'babi.npz'}: babi, step 6")
     assert "test stories" in lines[0]
-    rows = [l for l in lines if l.startswith("| ") and l[2].isdigit()]
-    assert [int(r[2:].split(":")[0]) for r in rows] == list(range(1, 21))
-    assert any(l.startswith("| mean error (%)") for l in lines)
+    assert not any(set(l) <= set("|-: ") and "|" in l for l in lines)   # plain text
+    rows = [l for l in lines if l[:1].isdigit() and ":" in l]
+    assert [int(r.split(":")[0]) for r in rows] == list(range(1, 21))
+    assert any(l.startswith("mean error (%)") for l in lines)
     assert lines[-1].startswith("mean error ") and "failed (> 5 %)" in lines[-1]
     code, out, err = dnc_lit("evaluate", d / "babi.npz", "--json")
     assert code == 0, err
