@@ -600,9 +600,16 @@ def _lesson_row(cur, k, args):
                        for key, v in cur.lessons[k - 1].items())
     return ("ours" if p is None else f"paper {p}"), ranges
 
+def _with_memory(a, config):
+    """The checkpoint's configuration with `--memory-size` slots, if given: no parameter
+    depends on the number of slots N, so the same weights run with any N."""
+    N = getattr(a, "memory_size", None)
+    return config if N is None else dataclasses.replace(config, memory_size=N)
+
 def _graph_evaluate(self, a, ck, config):
     "`dnc-lit evaluate` for a graph checkpoint: returns the exit status."
     if a.repeats: raise ValueError("--repeats is for repeat-copy checkpoints")
+    config = _with_memory(a, config)
     cur, state = Curriculum.from_json(ck.metadata["curriculum"]), ck.metadata[
         "curriculum_state"]
     model, spec = DNC.from_config(config), CURRICULUM_TASKS[self.key]
@@ -616,14 +623,15 @@ def _graph_evaluate(self, a, ck, config):
         rng = onp.random.default_rng([a.seed, k])
         acc = lesson_accuracy(model, ck.params, spec.sampler, args, spec.solved, n, rng)
         rows.append((k, *_lesson_row(cur, k, args), acc, passed.get(k)))
-    return _print_lessons(a, ck, cur, rows, n)
+    return _print_lessons(a, ck, cur, rows, n, config.memory_size)
 
 # %% ../nbs/62_curriculum.ipynb #238d99fc
-def _print_lessons(a, ck, cur, rows, n):
-    "The table (or JSON) of `dnc-lit evaluate` for a graph checkpoint."
+def _print_lessons(a, ck, cur, rows, n, N):
+    """The table (or JSON) of `dnc-lit evaluate` for a graph checkpoint evaluated with
+    N memory slots."""
     if a.json:
         print(json.dumps({str(k): {"accuracy": acc, "sequences": n, "passed_at": step,
-                                   "from": src, "lesson": text}
+                                   "from": src, "lesson": text, "memory_size": N}
                           for k, src, text, acc, step in rows}))
         return 0
     meta = ck.metadata
@@ -631,7 +639,8 @@ def _print_lessons(a, ck, cur, rows, n):
               if cur.task == "shortest_path" else "every answer triple right")
     print(f"{a.checkpoint}: {meta['task']}, step {meta['step']}, "
           f"{cur.describe(meta['curriculum_state'])}; {n} sequences per lesson, seed "
-          f"{a.seed}; solved: {solved} (threshold {cur.threshold:g})")
+          f"{a.seed}; {N} memory slots; solved: {solved} (threshold "
+          f"{cur.threshold:g})")
     print(f"{'lesson':>6}  {'from':<9}  {'solved':>7}  {'passed at':>9}  settings")
     for k, src, text, acc, step in rows:
         when = "current" if step is None else f"{step:,}"
@@ -757,6 +766,7 @@ def _graph_ask(self, a, ck, config):
             raise ValueError(f"--{option} is for {_task_of(option)} checkpoints; "
                              f"{a.checkpoint} is a {self.name} run: ask with --{want}")
     ng = _checkpoint_graph(a, ck, self.key)
+    config = _with_memory(a, config)
     rng, model = onp.random.default_rng(a.seed), DNC.from_config(config)
     if self.key == "traversal":
         asked = tg.traversal_question(ng, a.start, a.follow, rng)
@@ -793,11 +803,14 @@ def cmd_ask(a, argv=None):
     return family.ask(a, ck, config)
 
 def _evaluate_any(a, argv=None):
-    "`dnc-lit evaluate`, refusing --graph for a checkpoint of a copy task."
-    if a.graph is not None:
+    """`dnc-lit evaluate`, refusing --graph and --memory-size for a checkpoint of a task
+    that is not a graph task."""
+    given = [o for o, v in (("--graph", a.graph), ("--memory-size", a.memory_size))
+             if v is not None]
+    if given:
         ck, _ = _load_run(a.checkpoint)
         if not isinstance(FAMILIES.get(ck.metadata["task"]), GraphFamily):
-            raise ValueError("--graph is for checkpoints of graph tasks; "
+            raise ValueError(f"{given[0]} is for checkpoints of graph tasks; "
                              f"{a.checkpoint} is a run of {ck.metadata['task']}")
     return cmd_evaluate(a, argv)
 
@@ -817,6 +830,9 @@ def _graph_options(sub, parsers):
                    help="graph tasks: ask questions about this named graph")
     e.add_argument("--map-seed", type=int, default=0,
                    help="seed of the map from names to labels (default 0)")
+    memory = ("graph tasks: memory slots N to run with (default: as trained; the "
+              "parameters do not depend on N)")
+    e.add_argument("--memory-size", type=_positive_int, metavar="N", help=memory)
     q = sub.add_parser("ask", help="ask a graph checkpoint one question in words",
                        description="Ask a trained graph network one question about a "
                                    "named graph and print its answer beside the true "
@@ -836,6 +852,7 @@ def _graph_options(sub, parsers):
                    help="seed of the map from names to labels (default 0)")
     q.add_argument("--seed", type=int, default=0,
                    help="seed of the order in which the graph is described (default 0)")
+    q.add_argument("--memory-size", type=_positive_int, metavar="N", help=memory)
 
 # %% ../nbs/62_curriculum.ipynb #c5ffeb35
 FAMILIES.update({name: GraphFamily(name) for name in GRAPH_BATCH})
