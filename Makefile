@@ -24,9 +24,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# nbs/*.ipynb -> dnc_lit/*.py (the notebooks are the only source of the library)
+# nbs/*.ipynb -> dnc_lit/*.py (the notebooks are the only source of the library); then the
+# module docstrings and __all__ that nbdev writes itself are wrapped to 88 characters
 export: $(STAMP)
 	$(BIN)/nbdev-export
+	$(BIN)/python tools/wrap_generated.py
 
 # the website: every chapter executed (cached by jupyter-cache), warnings and cell errors fail
 book: export
@@ -53,8 +55,10 @@ test-fast: export
 clean-nbs: $(STAMP)
 	$(BIN)/nbdev-clean
 
-# CI: exporting and cleaning must leave the committed tree unchanged
+# CI: exporting and cleaning must leave the committed tree unchanged, and no code line in
+# the library or in a notebook's code cells is longer than 88 characters (ruff, E501)
 check: $(STAMP)
+	$(BIN)/ruff check --select E501 --line-length 88 dnc_lit nbs/*.ipynb
 	$(BIN)/python tools/check_committed.py
 
 wheel: export

@@ -379,3 +379,15 @@ def test_float32_only_where_the_fused_sequence_runs():
     assert c.dtype == "float64" and all(v.dtype == onp.float64 for v in init_params(c, 0).values())
     y, st = model.unroll(init_params(c, 0), onp.zeros((1, 2, 4), onp.float32), c)
     assert y.dtype == onp.float64 and all(a.dtype == onp.float64 for a in (*st.memory, *st.controller, st.read_vectors))
+
+
+def test_fast_does_not_import_the_model():
+    "The fast path takes what it needs from access, controller and interface; the model imports it, not back."
+    import ast, inspect
+    def imports(mod):
+        tree = ast.parse(inspect.getsource(mod))
+        return ({"." * n.level + (n.module or "") for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+                | {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names})
+    assert not any(m.split(".")[-1] == "model" for m in imports(fast)), imports(fast)
+    assert any(m.split(".")[-1] == "fast" for m in imports(model))
+    assert fast._MODEL["reference"] is model.dnc_step and fast._MODEL["initial_state"] is model.initial_state

@@ -68,7 +68,7 @@ def test_batch_independence():
         assert onp.allclose(y[b], m.apply(p, x[b:b + 1])[0], atol=1e-12)
 
 
-@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "8"])
+@pytest.mark.parametrize("bad", [-1, -8, 2.5, True, "8"])
 def test_bad_link_sparsity_is_named(bad):
     with pytest.raises(ValueError, match="link_sparsity"):
         DNCConfig.tiny(link_sparsity=bad)
@@ -79,3 +79,52 @@ def test_dense_state_rejected_by_sparse_machine():
     dense_state = initial_state(DNCConfig.tiny(), 1)
     with pytest.raises(ValueError, match="SparseLink"):
         m.apply(m.init(0), onp.zeros((1, 2, 4)), state=dense_state)
+
+
+def test_no_links_reads_by_content_only():
+    "K = 0 keeps no links: empty link arrays, zero forward and backward weightings, reads = π[2] c^r."
+    m = _machine(0)
+    p = m.init(seed=6)
+    x = onp.random.default_rng(6).standard_normal((2, 7, 4))
+    y, state, trace = m.unroll(p, x, trace=True)
+    assert state.memory.link.value.shape == (2, 6, 0) and state.memory.link.index.shape == (2, 6, 0)
+    assert not trace["forward"].any() and not trace["backward"].any()
+    assert trace["forward"].dtype == onp.float64 and trace["backward"].dtype == onp.float64
+    assert onp.allclose(trace["read_weights"], trace["read_modes"][..., 1:2] * trace["read_content"],
+                        rtol=0, atol=1e-15)
+    assert onp.isfinite(y).all()
+
+
+@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
+def test_no_links_is_the_dense_machine_with_its_links_removed(monkeypatch, controller):
+    "K = 0 computes what the reference dense machine computes when its link update returns zeros."
+    import dnc_lit.access as access
+    x = onp.random.default_rng(7).standard_normal((2, 6, 4))
+    none = _machine(0, controller=controller)
+    p = none.init(seed=7)
+    y_none = none.apply(p, x)
+    dense = DNC.from_config(DNCConfig.tiny(controller=controller, impl="reference"))
+    y_dense = dense.apply(p, x)
+    monkeypatch.setattr(access, "link_matrix", lambda L_prev, w_w, p_prev: np.zeros(np.shape(L_prev)))
+    y_cut = dense.apply(p, x)
+    assert onp.allclose(y_none, y_cut, rtol=0, atol=1e-12)
+    assert not onp.allclose(y_none, y_dense, rtol=0, atol=1e-6)     # the links did matter
+
+
+def test_no_links_gradient_matches_finite_differences():
+    "Every parameter array, a few random entries each, against central differences."
+    m = _machine(0, controller_grad_clip=None)
+    p = m.init(seed=8)
+    x = onp.random.default_rng(8).standard_normal((1, 5, 4))
+    proj = onp.random.default_rng(9).standard_normal((1, 5, 3))
+    loss = lambda q: np.sum(m.apply(q, x) * proj)
+    g = grad(loss)(p)
+    rng = onp.random.default_rng(10)
+    for k in sorted(p):
+        flat = p[k].ravel()
+        for j in rng.choice(flat.size, size=min(3, flat.size), replace=False):
+            def f(v, k=k, j=j):
+                a = p[k].copy().ravel(); a[j] = v
+                return loss({**p, k: a.reshape(p[k].shape)})
+            num = numerical_grad(f, [onp.array(flat[j])], 0)
+            assert onp.isclose(g[k].ravel()[j], num, rtol=1e-4, atol=1e-7), (k, j, num)

@@ -203,3 +203,26 @@ def test_sparse_memory_step_equals_dense_with_one_hot_writes(K, rng):
         onp.testing.assert_allclose(sparse.read_weights, dense.read_weights, atol=1e-12)
     onp.testing.assert_allclose(to_dense(sparse.link), dense.link, atol=1e-12)
     assert dense.link.sum() > 0
+
+
+@given(N=st.integers(1, 9), T=st.integers(1, 6), seed=st.integers(0, 10_000))
+def test_k_zero_keeps_no_links(N, T, seed):
+    "K = 0: the link stays empty whatever is written, and both directional weightings are float zeros."
+    rng = onp.random.default_rng(seed)
+    S = initial_sparse_link(2, N, 0)
+    for w in soft_writes(rng, 2, N, T):
+        S = sparse_link_update(S, w, rng.dirichlet(onp.ones(N), 2), 0)
+        assert S.index.shape == (2, N, 0) and S.value.shape == (2, N, 0)
+    w_r = rng.dirichlet(onp.ones(N), (2, 3))
+    f, b = sparse_directional_weightings(S, w_r)
+    for x in (f, b):
+        assert x.shape == (2, 3, N) and x.dtype == onp.float64 and not x.any()
+    assert not sparsify(rng.dirichlet(onp.ones(N), 2), 0)[0].any()     # no entry is kept
+
+
+def test_scatter_add_keeps_the_dtype_of_its_values(rng):
+    "bincount returns integers for empty weights; scatter_add must still return the values' dtype."
+    for K in (0, 2):
+        c = rng.uniform(size=(1, 2, 4, K)).astype(onp.float32)
+        out = scatter_add(c, rng.integers(0, 4, size=(1, 4, K)), 4)
+        assert out.dtype == onp.float32 and out.shape == (1, 2, 4)

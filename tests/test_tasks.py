@@ -4,7 +4,8 @@ import numpy as onp
 import pytest
 from hypothesis import given, strategies as st
 
-from dnc_lit.tasks import Batch, repeat_copy_batch, repeat_copy_task, copy_task, bit_errors, mean_bit_errors
+from dnc_lit.tasks import (Batch, repeat_copy_batch, repeat_copy_task, copy_task, copy_series_task,
+                           bit_errors, mean_bit_errors)
 
 
 def oracle_sequence(pattern, R, layout, norm_max, mask_input_phase):
@@ -178,3 +179,40 @@ def test_bit_errors_extremes_and_shape_errors():
         bit_errors(perfect[:, :-1], b.targets, b.mask)
     with pytest.raises(ValueError, match="mask must have shape"):
         bit_errors(perfect, b.targets, b.mask[:, :-1])
+
+
+# ---------------------------------------------------------------- a series of copies (Extended Data Fig. 1)
+@given(seed=st.integers(0, 2**32 - 1), B=st.integers(1, 4), K=st.integers(1, 5),
+       lo=st.integers(1, 3), extra=st.integers(0, 3), bits=st.integers(1, 5))
+def test_copy_series_is_copies_back_to_back(seed, B, K, lo, extra, bits):
+    """Each row is K copy episodes laid end to end, each exactly the loop oracle's copy sequence of its
+    own length (read off the start flags), then zero padding; lengths in range; same seed, same batch."""
+    hi = lo + extra
+    b = copy_series_task(onp.random.default_rng(seed), batch_size=B, num_bits=bits, num_episodes=K,
+                         min_length=lo, max_length=hi)
+    again = copy_series_task(onp.random.default_rng(seed), batch_size=B, num_bits=bits, num_episodes=K,
+                             min_length=lo, max_length=hi)
+    for x, y in zip(b, again): onp.testing.assert_array_equal(x, y)
+    assert b.inputs.shape[-1] == bits + 2 and b.targets.shape[-1] == bits + 1
+    for r in range(B):
+        starts = onp.flatnonzero(b.inputs[r, :, bits])
+        assert len(starts) == K and starts[0] == 0
+        t = 0
+        for k in range(K):
+            L = int(onp.flatnonzero(b.inputs[r, t:, bits + 1])[0]) - 1       # the count step is at L + 1
+            assert lo <= L <= hi
+            pattern = b.inputs[r, t + 1:t + 1 + L, :bits]
+            x, y, m = oracle_sequence(pattern, 1, "deepmind", 10, True)
+            T = len(m)
+            onp.testing.assert_array_equal(b.inputs[r, t:t + T], x)
+            onp.testing.assert_array_equal(b.targets[r, t:t + T], y)
+            onp.testing.assert_array_equal(b.mask[r, t:t + T], m)
+            t += T
+        assert not b.inputs[r, t:].any() and not b.targets[r, t:].any() and not b.mask[r, t:].any()
+
+
+def test_copy_series_bad_arguments():
+    rng = onp.random.default_rng(0)
+    with pytest.raises(ValueError, match="num_episodes"): copy_series_task(rng, num_episodes=0)
+    with pytest.raises(ValueError, match="max_length"): copy_series_task(rng, min_length=4, max_length=3)
+    with pytest.raises(TypeError, match="rng"): copy_series_task(0)
