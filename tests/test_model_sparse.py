@@ -47,15 +47,19 @@ def test_gradient_matches_finite_differences():
     p = m.init(seed=2)
     x = onp.random.default_rng(2).standard_normal((1, 4, 4))
     proj = onp.random.default_rng(3).standard_normal((1, 4, 3))
-    loss = lambda p: np.sum(m.apply(p, x) * proj)
+    _check_param_grads(lambda p: np.sum(m.apply(p, x) * proj), p, onp.random.default_rng(4), 4)
+
+
+def _check_param_grads(loss, p, rng, per_array):
+    "autograd's gradient of `loss` against central differences, `per_array` random entries of each array."
     g = grad(loss)(p)
-    rng = onp.random.default_rng(4)
     for k in sorted(p):
         flat = p[k].ravel()
-        for j in rng.choice(flat.size, size=min(4, flat.size), replace=False):
+        for j in rng.choice(flat.size, size=min(per_array, flat.size), replace=False):
             def f(v, k=k, j=j):
-                q = dict(p); a = p[k].copy().ravel(); a[j] = v; q[k] = a.reshape(p[k].shape); return loss(q)
-            num = numerical_grad(lambda v: f(v), [onp.array(flat[j])], 0)
+                a = p[k].copy().ravel(); a[j] = v
+                return loss({**p, k: a.reshape(p[k].shape)})
+            num = numerical_grad(f, [onp.array(flat[j])], 0)
             assert onp.isclose(g[k].ravel()[j], num, rtol=1e-4, atol=1e-7), (k, j, g[k].ravel()[j], num)
 
 
@@ -117,14 +121,4 @@ def test_no_links_gradient_matches_finite_differences():
     p = m.init(seed=8)
     x = onp.random.default_rng(8).standard_normal((1, 5, 4))
     proj = onp.random.default_rng(9).standard_normal((1, 5, 3))
-    loss = lambda q: np.sum(m.apply(q, x) * proj)
-    g = grad(loss)(p)
-    rng = onp.random.default_rng(10)
-    for k in sorted(p):
-        flat = p[k].ravel()
-        for j in rng.choice(flat.size, size=min(3, flat.size), replace=False):
-            def f(v, k=k, j=j):
-                a = p[k].copy().ravel(); a[j] = v
-                return loss({**p, k: a.reshape(p[k].shape)})
-            num = numerical_grad(f, [onp.array(flat[j])], 0)
-            assert onp.isclose(g[k].ravel()[j], num, rtol=1e-4, atol=1e-7), (k, j, num)
+    _check_param_grads(lambda q: np.sum(m.apply(q, x) * proj), p, onp.random.default_rng(10), 3)

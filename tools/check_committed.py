@@ -19,8 +19,6 @@ def main():
     if before:
         print("check: uncommitted changes already present before exporting:", *sorted(before), sep="\n  ")
     subprocess.run([str(BIN / "nbdev-export")], cwd=ROOT, check=True)
-    subprocess.run([sys.executable, str(ROOT / "tools" / "wrap_generated.py")], cwd=ROOT,
-                   check=True)                     # what `make export` does after nbdev
     lib = sorted(set(changed(["dnc_lit"])) - before)
     subprocess.run([str(BIN / "nbdev-clean")], cwd=ROOT, check=True)
     nbs = sorted(set(changed(["nbs"])) - before)
@@ -29,8 +27,8 @@ def main():
         ok = False
         print("check FAILED: dnc_lit/ does not match the notebooks. These files change when exported:",
               *lib, sep="\n  ")
-        print("The notebooks are the source. Run `make export` (nbdev-export, then "
-              "tools/wrap_generated.py) and commit dnc_lit/.")
+        print("The notebooks are the source. Run `make export` (nbdev-export) and commit "
+              "dnc_lit/.")
     if nbs:
         ok = False
         print("check FAILED: these notebooks are not clean:", *nbs, sep="\n  ")
