@@ -131,6 +131,19 @@ def _train_parser(sub):
                    help="learning rate (default 0.003 for adam, 0.0001 for rmsprop)")
     o.add_argument("--max-grad-norm", type=_positive_float,
                    help="clip gradients to this global norm (default 50)")
+    w = p.add_argument_group(
+        "asynchronous training (Downpour SGD, as the paper; needs the cluster extra: "
+        "pip install 'dnc_lit[cluster]')")
+    w.add_argument("--workers", type=_positive_int, metavar="N",
+                   help="N worker processes and a parameter server (default: one "
+                        "process, no workers)")
+    w.add_argument("--sync", action="store_true",
+                   help="with --workers: apply the mean of all workers' gradients "
+                        "each step (reproducible) instead of each as it arrives")
+    w.add_argument("--address", metavar="ADDR",
+                   help="with --workers: the Dask scheduler of a running cluster, "
+                        "e.g. tcp://10.0.0.5:8786 (default: a new cluster on this "
+                        "machine, listening on 127.0.0.1 only)")
     return p
 
 # %% ../nbs/52_cli.ipynb #ec7ad8af
@@ -268,6 +281,22 @@ def _log_every(a, ck=None):
     saved = ck.metadata.get("log_every") if ck is not None else None
     return a.log_every or saved or 100
 
+def _trainer(a):
+    """`train`, or with --workers N `dnc_lit.parallel.train_parallel` on N workers
+    (imported here, when asked for; MissingExtra, a ValueError naming the cluster
+    extra, if Dask is not installed)."""
+    if a.workers is None:
+        given = [o for o, v in (("--sync", a.sync), ("--address", a.address)) if v]
+        if given: raise ValueError(f"{' and '.join(given)} "
+                                   f"need{'s' * (len(given) == 1)} --workers N")
+        return train
+    from .parallel import train_parallel, _distributed
+    _distributed()                                   # the extra, before any work
+    def run(*args, **kw):
+        return train_parallel(*args, workers=a.workers, sync=a.sync,
+                              address=a.address, **kw)
+    return run
+
 # %% ../nbs/52_cli.ipynb #0f7a313c
 def _resume_metadata(ck, argv):
     "The metadata of a resumed run: the task and command kept, the resume recorded."
@@ -288,7 +317,13 @@ def _check_resume(a, ck, task_keys=None):
 def cmd_train(a, argv):
     "The `train` command: returns the exit status."
     a.task = task_name(a.task)
-    if a.task in FAMILIES: return FAMILIES[a.task].train(a, argv)
+    fit = _trainer(a)
+    if a.task in FAMILIES:
+        if a.workers is not None and not getattr(FAMILIES[a.task], "workers", False):
+            raise ValueError(f"--workers is not available for {a.task} from the "
+                             "command line yet (dnc_lit.parallel.train_parallel "
+                             "trains it with workers from Python)")
+        return FAMILIES[a.task].train(a, argv)
     common = dict(log=a.log, checkpoint_every=a.checkpoint_every,
                   progress=_progress_option(a))
     if a.resume:
@@ -298,7 +333,7 @@ def cmd_train(a, argv):
         out, steps = Path(a.out or a.resume), a.steps or TASK_DEFAULTS[a.task]["steps"]
         if ck.metadata["step"] >= steps: return _nothing_to_do(a, ck, steps)
         saved = _curriculum(a, ck.metadata.get("curriculum"))
-        run = _run(a, out, lambda: train(
+        run = _run(a, out, lambda: fit(
             None, TASKS[a.task], steps, resume=ck, checkpoint=out,
             metadata=_resume_metadata(ck, argv), curriculum=saved, **common))
     else:
@@ -306,7 +341,7 @@ def cmd_train(a, argv):
         common["log_every"] = _log_every(a)
         out = Path(a.out or f"{a.task.replace('-', '_')}.npz")
         meta = {"task": a.task, "command": _command(argv)}
-        run = _run(a, out, lambda: train(
+        run = _run(a, out, lambda: fit(
             config, TASKS[a.task], steps, task_args, optimiser=opt, lr=lr, seed=seed,
             max_grad_norm=clip, curriculum=_curriculum(a), checkpoint=out,
             metadata=meta, **common))
@@ -335,6 +370,9 @@ def _report(run, out, measure, label):
     if run.history:
         last = run.history[-1]
         got = f"loss {last['loss']:.4g}, {label} {last[measure]:.3g}"
+        if "staleness" in last:                      # a run with workers
+            got += (f", {last['sequences_per_second']:.0f} sequences/s, staleness "
+                    f"{last['staleness']:.2f}")
     else: got = "no logging interval completed yet (see --log-every)"
     print(f"saved {out}: step {run.step}, {got}, {run.seconds:.0f} s; next: "
           f"dnc-lit evaluate {shlex.quote(str(out))}")

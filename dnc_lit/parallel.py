@@ -7,17 +7,15 @@ __all__ = ['MissingExtra', 'apply_gradient', 'mean_gradient', 'ParameterServer',
            'train_parallel', 'simulate_staleness', 'train_delayed', 'throughput', 'bottleneck_workers']
 
 # %% ../nbs/43_async.ipynb #25126a92
-import contextlib, dataclasses, heapq, json, logging, math, signal, threading, time
+import contextlib, heapq, json, logging, math, signal, threading, time
 from collections import deque
 import numpy as onp
 from .model import DNC
 from .optim import clip_by_global_norm, global_norm
-from .checkpoint import save_checkpoint
 from .tasks import bit_errors
-from .train import (TrainResult, loss_grad_logits, new_meter, add_to_meter,
-                           meter_means, rng_state, restore_rng, _check_train_args,
-                           _make_optimiser, _load_resume, _start, _train_metadata,
-                           _progress, _describe, _Lines)
+from .train import (Objective, TrainResult, loss_grad_outputs, new_meter,
+                           add_to_meter, meter_means, rng_state, restore_rng,
+                           prepare_run, progress_bar, report_interval)
 
 # %% ../nbs/43_async.ipynb #cb947d91
 class MissingExtra(ImportError, ValueError):
@@ -83,23 +81,29 @@ class ParameterServer:
 
 # %% ../nbs/43_async.ipynb #34a19406
 class Worker:
-    """One Downpour worker: a model of `config`, the task's `sampler`, and a random
-    stream starting at the saved position `rng_saved`. `gradient(params, version,
-    task_args)` draws a batch, runs it forward and backward (the fused path), and
-    returns the gradient, loss, bit errors, `version`, the stream's position and the
-    time taken."""
-    def __init__(self, config, sampler, rng_saved, per_bit=False):
-        self.apply = DNC.from_config(config).apply
-        self.sampler, self.rng, self.per_bit = sampler, restore_rng(rng_saved), per_bit
+    """One Downpour worker: a model of `config`, the task's `sampler` and `objective`
+    (None: copy's), and a random stream starting at the saved position `rng_saved`.
+    `gradient(params, version, task_args, curriculum_state)` draws a batch (through
+    `curriculum.sample` if a curriculum object is given), runs it forward and backward
+    (the fused path), and returns the gradient, loss, mean errors per sequence,
+    `version`, the stream's position and the time taken."""
+    def __init__(self, config, sampler, rng_saved, per_bit=False, objective=None,
+                 curriculum=None):
+        self.model, self.sampler = DNC.from_config(config), sampler
+        self.rng, self.per_bit = restore_rng(rng_saved), per_bit
+        self.objective, self.curriculum = objective or Objective(), curriculum
 
-    def gradient(self, params, version, task_args):
+    def gradient(self, params, version, task_args, curriculum_state=None):
         t, c = time.perf_counter(), time.process_time()
         params = {k: onp.require(v, requirements="AC") for k, v in params.items()}
-        batch = self.sampler(self.rng, **task_args)
-        loss, grads, logits = loss_grad_logits(self.apply, params, batch, self.per_bit)
-        errors = float(onp.mean(bit_errors(logits, batch.targets, batch.mask)))
-        return dict(grads=grads, loss=loss, bit_errors=errors, version=version,
-                    rng=rng_state(self.rng), sequences=int(batch.inputs.shape[0]),
+        batch = (self.sampler(self.rng, **task_args) if self.curriculum is None else
+                 self.curriculum.sample(self.sampler, self.rng, task_args,
+                                        curriculum_state))
+        loss, grads, outputs = loss_grad_outputs(self.model, params, batch,
+                                                 self.objective, self.per_bit)
+        errors = float(onp.mean((self.objective.errors or bit_errors)(*outputs)))
+        return dict(grads=grads, loss=loss, errors=errors, version=version,
+                    rng=rng_state(self.rng), sequences=len(batch.inputs),
                     seconds=time.perf_counter() - t,
                     cpu_seconds=time.process_time() - c)
 
@@ -108,6 +112,13 @@ def worker_rng(seed, i):
     """The batch stream of worker i: default_rng([seed, 1]) for worker 0 (the stream of
     `train`), default_rng([seed, 1, i]) for the others."""
     return onp.random.default_rng([seed, 1] if i == 0 else [seed, 1, i])
+
+
+def _sampling(curriculum):
+    """What a worker needs of `train`'s `curriculum`: the object itself if it draws the
+    batches (it has start, sample, update and describe), else None (the sampler)."""
+    methods = ("start", "sample", "update", "describe")
+    return curriculum if all(hasattr(curriculum, m) for m in methods) else None
 
 # %% ../nbs/43_async.ipynb #1e8ec794
 _BLAS_1 = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -141,7 +152,7 @@ def local_cluster(workers=2, address=None):
         cluster = d.LocalCluster(n_workers=workers, threads_per_worker=1,
                                  processes=True, host="127.0.0.1", env=_BLAS_1,
                                  dashboard_address=None, scheduler_kwargs=_NO_DASHBOARD,
-                                 silence_logs=logging.ERROR)
+                                 silence_logs=logging.CRITICAL)
     try:
         client = d.Client(cluster, direct_to_workers=True)
         try:
@@ -151,24 +162,26 @@ def local_cluster(workers=2, address=None):
     finally: cluster.close()
 
 # %% ../nbs/43_async.ipynb #1c1ad9db
-def _place_workers(client, n, config, sampler, rngs, per_bit):
+def _place_workers(client, n, config, sampler, rngs, per_bit, objective, curriculum):
     "One Worker actor in each of `n` worker processes of the cluster: a list of actors."
     procs = sorted(client.scheduler_info()["workers"])
     if len(procs) < n:
         raise ValueError(f"workers={n}, but the cluster has {len(procs)} worker "
                          "processes")
-    futures = [client.submit(Worker, config, sampler, rngs[i], per_bit, actor=True,
-                             workers=[procs[i]], allow_other_workers=False, pure=False)
+    futures = [client.submit(Worker, config, sampler, rngs[i], per_bit, objective,
+                             curriculum, actor=True, workers=[procs[i]],
+                             allow_other_workers=False, pure=False)
                for i in range(n)]
     return [f.result() for f in futures]
 
 # %% ../nbs/43_async.ipynb #4504622e
 _TIMES = ("server", "worker", "transfer")
+_EXTRA = ("staleness", "sequences", "counts", *_TIMES)
 
 
-def _new_meter():
+def _new_meter(measure="bit_errors"):
     "train's interval sums, and staleness, sequences, a staleness histogram, the times."
-    return {**new_meter(), "staleness": 0, "sequences": 0, "counts": [],
+    return {**new_meter(measure), "staleness": 0, "sequences": 0, "counts": [],
             **{k: 0.0 for k in _TIMES}}
 
 
@@ -177,23 +190,60 @@ def _add(meter, rec):
     s, counts = rec["staleness"], list(meter["counts"])
     counts += [0] * (s + 1 - len(counts))
     counts[s] += 1
-    return {**add_to_meter(meter, rec), "counts": counts,
+    return {**add_to_meter({k: v for k, v in meter.items() if k not in _EXTRA}, rec),
+            "counts": counts,
             **{k: meter[k] + rec[k] for k in ("staleness", "sequences", *_TIMES)}}
+
+
+def _split(meter):
+    "(train's interval sums, the rest): a checkpoint keeps the first where train does."
+    return ({k: v for k, v in meter.items() if k not in _EXTRA},
+            {k: v for k, v in meter.items() if k in _EXTRA})
 
 # %% ../nbs/43_async.ipynb #219b955e
 class _Run:
-    "A run around a ParameterServer: interval sums, log, curriculum, checkpoints."
-    def __init__(self, server, workers, sync, steps, state, log_every, log, curriculum,
-                 checkpoint, checkpoint_every, bar, save):
+    """A run around a ParameterServer, from `prepare_run`'s `start`: interval sums, log,
+    curriculum, checkpoints, the workers' streams `rngs`."""
+    def __init__(self, server, workers, sync, steps, start, rngs, extra, sampler, log,
+                 bar):
         self.server, self.n, self.sync, self.steps = server, workers, sync, steps
-        _, _, _, self.task_args, rngs, self.meter, self.history, seconds, cpu = state
-        self.rngs = list(rngs)
-        self.log_every, self.log, self.curriculum = log_every, log, curriculum
-        self.checkpoint, self.checkpoint_every = checkpoint, checkpoint_every
-        self.bar, self.save, self.snap, self.stopped = bar, save, state, False
+        self.s, self.hook, self.write = start.settings, start.curriculum, start.save
+        _, _, _, self.task_args, _, meter, self.history, seconds, cpu, self.cstate = (
+            start.snapshot)
+        self.measure = self.s.objective.name
+        self.meter = {**_new_meter(self.measure), **meter, **extra}
+        self.rngs, self.sampler, self.log, self.bar = list(rngs), sampler, log, bar
+        self.model = DNC.from_config(start.config)
         self.t0, self.c0 = time.perf_counter() - seconds, time.process_time() - cpu
-        self.worker_cpu = 0.0
+        self.worker_cpu, self.stopped = 0.0, False
         self.last = self.history[-1]["seconds"] if self.history else seconds
+        self.snap = self._snapshot(seconds, cpu)
+
+    def job(self):
+        "A worker's next job: (θ, its version, the task arguments, curriculum state)."
+        with self.server.lock:
+            return self.server.params, self.server.step, self.task_args, self.cstate
+
+    def _snapshot(self, seconds, cpu):
+        "(train's snapshot of the run as it stands, the workers' streams, the rest)."
+        plain, extra = _split(self.meter)
+        return ((self.server.step, self.server.params, self.server.opt_state,
+                 self.task_args, self.rngs[0], plain, self.history, seconds, cpu,
+                 self.cstate), list(self.rngs), extra)
+
+    def save(self):
+        "Write the checkpoint of the last snapshot, if the run has a checkpoint file."
+        if self.s.checkpoint is None: return
+        snap, rngs, extra = self.snap
+        self.write(snap, {"parallel": {"workers": self.n, "sync": self.sync,
+                                       "engine": "dask", "rngs": rngs,
+                                       "meter": extra}})
+
+    def result(self):
+        "The TrainResult of the last snapshot."
+        s = self.snap[0]
+        return TrainResult(s[1], s[2], s[0], s[3], s[6], s[7], s[8],
+                           restore_rng(s[4]), s[9])
 
     def update(self, idx, outs, grads, loss, version, transfer):
         """Apply `grads` (from the workers `idx`, results `outs`) and record the update,
@@ -203,10 +253,11 @@ class _Run:
             t = time.perf_counter()
             norm, skipped, staleness = self.server.push(grads, loss, version)
             n = len(outs)
-            rec = dict(loss=loss, bit_errors=sum(o["bit_errors"] for o in outs) / n,
-                       grad_norm=norm, skipped=skipped, staleness=staleness,
-                       sequences=sum(o["sequences"] for o in outs), transfer=transfer,
-                       worker=sum(o["seconds"] for o in outs) / n)
+            rec = {"loss": loss, self.measure: sum(o["errors"] for o in outs) / n,
+                   "grad_norm": float(norm), "skipped": skipped,
+                   "staleness": staleness, "transfer": transfer,
+                   "sequences": sum(o["sequences"] for o in outs),
+                   "worker": sum(o["seconds"] for o in outs) / n}
             for i, o in zip(idx, outs): self.rngs[i] = o["rng"]
             self.worker_cpu += sum(o["cpu_seconds"] for o in outs)
             self._record(rec, t)
@@ -216,55 +267,58 @@ class _Run:
         "Sums, progress, interval, snapshot and periodic checkpoint of one update."
         step = self.server.step
         if self.bar is not None:
+            lesson = self.hook.describe(self.cstate)
             self.bar.update(1)
-            self.bar.set_postfix_str(f"loss {rec['loss']:.3g}, bit errors "
-                                     f"{rec['bit_errors']:.3g}, staleness "
+            self.bar.set_postfix_str((f"{lesson}, " if lesson else "")
+                                     + f"loss {rec['loss']:.3g}, "
+                                     f"{self.measure.replace('_', ' ')} "
+                                     f"{rec[self.measure]:.3g}, staleness "
                                      f"{rec['staleness']}", refresh=False)
         self.meter = _add(self.meter, {**rec, "server": time.perf_counter() - t})
-        if step % self.log_every == 0: self._interval(step)
+        if step % self.s.log_every == 0: self._interval(step)
         seconds = time.perf_counter() - self.t0
         cpu = time.process_time() - self.c0 + self.worker_cpu
-        self.snap = (step, self.server.params, self.server.opt_state, self.task_args,
-                     list(self.rngs), self.meter, self.history, seconds, cpu)
-        if (self.checkpoint is not None and self.checkpoint_every
-                and step % self.checkpoint_every == 0 and step < self.steps):
-            self.save(self.snap)
+        self.snap = self._snapshot(seconds, cpu)
+        if (self.s.checkpoint_every and step % self.s.checkpoint_every == 0
+                and step < self.steps): self.save()
 
     def _interval(self, step):
-        "The end of a logging interval: its record, the log, the curriculum."
+        "The end of a logging interval: its record, the curriculum, the log."
         m, now = self.meter, time.perf_counter() - self.t0
         k = max(m["count"], 1)
-        out = {"step": step, **meter_means(m), "seconds": round(now, 3),
+        rate = m["sequences"] / max(now - self.last, 1e-9)
+        out = {"step": step, **meter_means(_split(m)[0]), "seconds": round(now, 3),
                "cpu_seconds": round(time.process_time() - self.c0 + self.worker_cpu, 3),
                "task": self.task_args, "workers": self.n, "sync": self.sync,
-               "sequences_per_second":
-                   round(m["sequences"] / max(now - self.last, 1e-9), 2),
+               "sequences_per_second": round(rate, 2),
                "staleness": m["staleness"] / k, "staleness_counts": m["counts"],
                **{f"{t}_ms": round(1000 * m[t] / k, 4) for t in _TIMES}}
-        self.history, self.meter, self.last = self.history + [out], _new_meter(), now
+        self.task_args, self.cstate, info = self.hook.update(
+            out, self.task_args, self.cstate, self.model, self.server.params,
+            self.sampler)
+        out = {**out, **info}
+        self.history, self.meter, self.last = (self.history + [out],
+                                               _new_meter(self.measure), now)
         if self.log is not None:
             self.log.write(json.dumps(out) + "\n"); self.log.flush()
-        if isinstance(self.bar, _Lines):
-            self.bar.write(_describe(out, self.steps)
-                           + f"  {out['sequences_per_second']:.0f} seq/s"
-                           + f"  staleness {out['staleness']:.2f}")
-        if self.curriculum is not None:
-            self.task_args = self.curriculum(out, self.task_args)
+        short = {k: v for k, v in out.items() if k not in (
+            "workers", "sync", "staleness_counts", *(f"{t}_ms" for t in _TIMES))}
+        report_interval(self.bar, {**short, "sequences_per_second": round(rate)},
+                        self.steps, self.measure)
 
 # %% ../nbs/43_async.ipynb #c59de295
 def _sync_steps(actors, run, steps):
     "Synchronous: every step, all workers compute at the same θ; their mean is applied."
-    server = run.server
-    while server.step < steps:
-        params, version = server.pull()
+    while run.server.step < steps:
+        job = run.job()
         t = time.perf_counter()
-        calls = [a.gradient(params, version, run.task_args) for a in actors]
+        calls = [a.gradient(*job) for a in actors]
         outs = [c.result() for c in calls]
         transfer = time.perf_counter() - t - max(o["seconds"] for o in outs)
         loss = sum(o["loss"] for o in outs) / len(outs)
         grads = (outs[0]["grads"] if len(outs) == 1
                  else mean_gradient([o["grads"] for o in outs]))
-        run.update(range(len(outs)), outs, grads, loss, version, transfer)
+        run.update(range(len(outs)), outs, grads, loss, job[1], transfer)
 
 # %% ../nbs/43_async.ipynb #43dbc180
 def _async_steps(actors, run, steps, threads):
@@ -277,7 +331,7 @@ def _async_steps(actors, run, steps, threads):
         with server.lock:
             if stop.is_set() or issued[0] >= steps: return None
             issued[0] += 1
-            return server.params, server.step, run.task_args
+            return run.job()
 
     def work(i, actor):
         try:
@@ -314,13 +368,13 @@ def _check_parallel_args(workers, sync, address, client):
         raise ValueError("give address= or client=, not both")
 
 
-def _worker_rngs(ck, rng, seed, n):
-    """The saved positions of the n workers' batch streams: from the checkpoint `ck`
-    (its workers' streams, or its one stream as worker 0's), else
+def _worker_rngs(start, n):
+    """The saved positions of the n workers' batch streams: those of the checkpoint
+    resumed from (its workers' streams, or its one stream as worker 0's), else
     worker_rng(seed, i)."""
-    saved = [] if ck is None else (ck.metadata.get("parallel") or {}).get("rngs", [])
-    saved = saved or [rng_state(rng)]
-    return [saved[i] if i < len(saved) else rng_state(worker_rng(seed, i))
+    saved = ((start.resumed or {}).get("parallel") or {}).get("rngs")
+    saved = saved or [rng_state(start.snapshot[4])]
+    return [saved[i] if i < len(saved) else rng_state(worker_rng(start.seed, i))
             for i in range(n)]
 
 # %% ../nbs/43_async.ipynb #5bd5d019
@@ -328,78 +382,70 @@ def train_parallel(config, sampler, steps, task_args=None, workers=2, sync=False
                    address=None, client=None, optimiser="rmsprop", lr=None, seed=0,
                    max_grad_norm=50.0, curriculum=None, log_every=100, log=None,
                    checkpoint=None, checkpoint_every=None, resume=None, progress=True,
-                   metadata=None, per_bit=False):
+                   metadata=None, per_bit=False, objective=None):
     """`train` with `workers` worker processes and a parameter server (Downpour SGD):
     asynchronous, or with `sync=True` the mean gradient of all workers per step
     (reproducible). Runs on a new local cluster, the Dask cluster at `address`, or the
-    Dask `client` given. Checkpoints and Ctrl-C as `train`; returns a `TrainResult`."""
-    _check_train_args(config, sampler, steps, log_every, checkpoint, checkpoint_every,
-                      resume)
+    Dask `client` given. The other arguments, the checkpoints, Ctrl-C and the curriculum
+    (kept by the server) are as in `train`; returns a `TrainResult`."""
     _check_parallel_args(workers, sync, address, client)
+    start = prepare_run(config, sampler, steps, task_args, optimiser, lr, seed,
+                        max_grad_norm, curriculum, log_every, log, checkpoint,
+                        checkpoint_every, resume, progress, metadata, per_bit,
+                        objective)
     if client is None: _distributed()                    # the extra, before any work
-    ck = None if resume is None else _load_resume(resume, config)
-    config, seed, params, opt_state, step, task_args, optimiser, rng, meter, history, \
-        seconds, cpu = _start(config, seed, task_args, _make_optimiser(optimiser, lr),
-                              ck)
-    rngs = _worker_rngs(ck, rng, seed, workers)
-    extra = {**(metadata or {}), "parallel": {"workers": workers, "sync": sync,
-                                              "engine": "dask"}}
-    def save(s):
-        meta = _train_metadata(extra, s[0], seed, s[3], optimiser, max_grad_norm,
-                               per_bit, curriculum, s[4][0], *s[5:])
-        meta["parallel"] = {**meta["parallel"], "rngs": s[4]}
-        save_checkpoint(checkpoint, s[1], s[2], dataclasses.asdict(config), meta)
-    state = (step, params, opt_state, task_args, rngs, {**_new_meter(), **meter},
-             history, seconds, cpu)
-    server = ParameterServer(params, opt_state, optimiser, max_grad_norm, step)
+    snap, s = start.snapshot, start.settings
+    extra = ((start.resumed or {}).get("parallel") or {}).get("meter", {})
+    server = ParameterServer(snap[1], snap[2], s.optimiser, s.max_grad_norm, snap[0])
     desc = f"train ({workers} worker{'s' * (workers > 1)}{', sync' * sync})"
-    return _serve(server, state, sampler, steps, workers, sync, address, client, config,
-                  per_bit, log_every, log, curriculum, checkpoint, checkpoint_every,
-                  _progress(progress, steps, step, desc), save)
+    bar = progress_bar(s.progress, steps, snap[0], desc)
+    return _serve(start, server, _worker_rngs(start, workers), extra, sampler, steps,
+                  workers, sync, address, client, bar)
 
 # %% ../nbs/43_async.ipynb #1508b6b2
-def _stop(run, save):
+def _stop(run):
     "Stop the run: no update is applied after this; save its last snapshot (once)."
     with run.server.lock:
-        if not run.stopped and save is not None: save(run.snap)
+        if not run.stopped: run.save()
         run.stopped = True
 
 
-def _steps(client, run, steps, sampler, config, per_bit, save, threads):
+def _steps(client, run, start, steps, threads):
     "Place the workers on the cluster of `client` and run the steps; Ctrl-C saves."
-    actors = _place_workers(client, run.n, config, sampler, run.rngs, per_bit)
+    s = start.settings
+    actors = _place_workers(client, run.n, start.config, run.sampler, run.rngs,
+                            s.per_bit, s.objective, _sampling(s.curriculum))
     try:
         if run.sync: _sync_steps(actors, run, steps)
         else: _async_steps(actors, run, steps, threads)
     except KeyboardInterrupt:
-        _stop(run, save)
+        _stop(run)
         raise
     run.stopped = True
 
 
-def _serve(server, state, sampler, steps, workers, sync, address, client, config,
-           per_bit, log_every, log, curriculum, checkpoint, checkpoint_every, bar,
-           save):
-    "The run of train_parallel (see there), from its server and first snapshot `state`."
+def _serve(start, server, rngs, extra, sampler, steps, workers, sync, address, client,
+           bar):
+    "The run of train_parallel (see there), from its server and `start`."
+    log = start.settings.log
     logf = open(log, "a") if log is not None else None
-    run = _Run(server, workers, sync, steps, state, log_every, logf, curriculum,
-               checkpoint, checkpoint_every, bar, save)
-    save, threads = save if checkpoint is not None else None, []
+    run = _Run(server, workers, sync, steps, start, rngs, extra, sampler, logf, bar)
+    threads = []
     try:
         if server.step < steps:
             with (contextlib.nullcontext(client) if client is not None
                   else local_cluster(workers, address)) as c:
-                _steps(c, run, steps, sampler, config, per_bit, save, threads)
+                _steps(c, run, start, steps, threads)
     except KeyboardInterrupt:
-        _stop(run, save)                         # if the cluster was still starting
+        _stop(run)                               # if the cluster was still starting
         raise
     finally:
         for t in threads: t.join(10)
         if bar is not None: bar.close()
         if logf is not None: logf.close()
-    if save is not None: save(run.snap)
-    s = run.snap
-    return TrainResult(s[1], s[2], s[0], s[3], s[6], s[7], s[8], restore_rng(s[4][0]))
+    run.stopped = True
+    run.save()
+    return run.result()
 
 # %% ../nbs/43_async.ipynb #38ca82f5
 def simulate_staleness(workers, updates, rng, spread=0.1):
@@ -418,34 +464,34 @@ def simulate_staleness(workers, updates, rng, spread=0.1):
 # %% ../nbs/43_async.ipynb #6c5dc92e
 def train_delayed(config, sampler, steps, task_args=None, staleness=None,
                   optimiser="rmsprop", lr=None, seed=0, max_grad_norm=50.0,
-                  curriculum=None, log_every=100, progress=False, per_bit=False):
+                  curriculum=None, log_every=100, progress=False, per_bit=False,
+                  objective=None):
     """Asynchronous training simulated in one process: update k applies the gradient of
     the k-th batch computed at the parameters of update k − staleness[k] (at most k).
     With no staleness (all 0) this is `train`, bit for bit. Returns a TrainResult."""
-    _check_train_args(config, sampler, steps, log_every, None, None, None)
+    start = prepare_run(config, sampler, steps, task_args, optimiser, lr, seed,
+                        max_grad_norm, curriculum, log_every, progress=progress,
+                        per_bit=per_bit, objective=objective)
     tau = onp.zeros(steps, int) if staleness is None else onp.asarray(staleness)
     if (tau.shape != (steps,) or not onp.issubdtype(tau.dtype, onp.integer)
             or (tau < 0).any()):
         raise ValueError(f"staleness must be {steps} integers >= 0 (one per step)")
-    config, seed, params, opt_state, _, task_args, optimiser, rng, *_ = \
-        _start(config, seed, task_args, _make_optimiser(optimiser, lr), None)
-    server = ParameterServer(params, opt_state, optimiser, max_grad_norm)
-    worker = Worker(config, sampler, rng_state(rng), per_bit)
-    state = (0, params, opt_state, task_args, [rng_state(rng)], _new_meter(), [],
-             0.0, 0.0)
-    run = _Run(server, 1, False, steps, state, log_every, None, curriculum, None, None,
-               _progress(progress, steps, 0, "simulated"), None)
-    past = deque([params], maxlen=int(tau.max(initial=0)) + 1)
+    snap, s = start.snapshot, start.settings
+    server = ParameterServer(snap[1], snap[2], s.optimiser, max_grad_norm)
+    worker = Worker(start.config, sampler, rng_state(snap[4]), per_bit, s.objective,
+                    _sampling(curriculum))
+    run = _Run(server, 1, False, steps, start, [rng_state(snap[4])], {}, sampler, None,
+               progress_bar(progress, steps, 0, "simulated"))
+    past = deque([snap[1]], maxlen=int(tau.max(initial=0)) + 1)
     try:
         for k in range(steps):
             lag = min(int(tau[k]), k)
-            out = worker.gradient(past[-1 - lag], k - lag, run.task_args)
+            out = worker.gradient(past[-1 - lag], k - lag, run.task_args, run.cstate)
             run.update([0], [out], out["grads"], out["loss"], out["version"], 0.0)
             past.append(server.params)
     finally:
         if run.bar is not None: run.bar.close()
-    s = run.snap
-    return TrainResult(s[1], s[2], s[0], s[3], s[6], s[7], s[8], restore_rng(s[4][0]))
+    return run.result()
 
 # %% ../nbs/43_async.ipynb #b874e67c
 def throughput(workers, worker_s, transfer_s, server_s, batch_size):

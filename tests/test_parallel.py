@@ -1,7 +1,9 @@
 """Asynchronous training (nbs/43_async.ipynb, dnc_lit.parallel): the parameter server's
 staleness bookkeeping, the staleness simulator and the delayed-gradient trainer (equal
 to `train` without delay), and a local Dask cluster of two workers: asynchronous and
-synchronous runs, checkpoints, resume in synchronous mode bit for bit, worker errors,
+synchronous runs, checkpoints, resume in synchronous mode bit for bit, a curriculum kept
+by the server (one synchronous worker is `train`, lesson after lesson), the graph
+tasks' objective and curriculum and bAbI's objective with workers, worker errors,
 joining a cluster by address, the real Ctrl-C (SIGINT to the whole process group, as a
 terminal sends it), and no process left behind.
 
@@ -235,6 +237,79 @@ def test_sync_with_one_worker_is_train(client):
     assert same_params(one.params, ref.params)
     assert strip(one.history) == [{**r, "workers": 1, "sync": True, "staleness": 0.0,
                                    "staleness_counts": [5]} for r in strip(ref.history)]
+
+
+class Alternate:
+    """A curriculum object (start, sample, update, describe) that switches the longest
+    length between 1 and 2 at every interval, and counts in its state the intervals and
+    the batches it has been asked for (in the process that draws them)."""
+    def start(self, task_args, seed): return {**task_args, "max_length": 1}, {"n": 0}
+    def sample(self, sampler, rng, task_args, state): return sampler(rng, **task_args)
+    def update(self, record, task_args, state, model, params, sampler):
+        n = state["n"] + 1
+        return {**task_args, "max_length": 1 + n % 2}, {"n": n}, {"lesson": n}
+    def describe(self, state): return f"interval {state['n']}"
+    def to_json(self): return {"type": "Alternate"}
+
+
+@needs_dask
+def test_sync_with_one_worker_is_train_with_a_curriculum_object(client):
+    """The server owns the curriculum: it updates the lesson at the end of each interval
+    and hands the new task arguments and state to the worker with θ. One synchronous
+    worker then draws exactly `train`'s batches, lesson after lesson."""
+    kw = dict(**KW, seed=4, log_every=3, curriculum=Alternate())
+    one = train_parallel(CONFIG, copy_task, 12, ARGS, workers=1, sync=True,
+                         client=client, **kw)
+    ref = train(CONFIG, copy_task, 12, ARGS, **kw)
+    assert same_params(one.params, ref.params)
+    assert one.curriculum_state == ref.curriculum_state == {"n": 4}
+    assert [r["task"]["max_length"] for r in one.history] == [1, 2, 1, 2]
+    assert [r["loss"] for r in one.history] == [r["loss"] for r in ref.history]
+
+
+@needs_dask
+def test_a_graph_task_with_its_curriculum_resumes_bit_exact(client, tmp_path):
+    """Traversal with its objective and the paper's curriculum (evaluated by the server
+    every 4 updates), on 2 synchronous workers: stopped at step 7 and resumed, it ends
+    where the uninterrupted run ends, curriculum state included."""
+    from dnc_lit import graphs
+    from dnc_lit.curriculum import Curriculum, CURRICULUM_TASKS
+    cfg = DNCConfig(input_size=graphs.INPUT_SIZE, output_size=graphs.OUTPUT_SIZE,
+                    hidden_size=16, memory_size=8, word_size=4, num_reads=1)
+    spec = CURRICULUM_TASKS["traversal"]
+    c = Curriculum("traversal", evaluate_every=4, eval_sequences=6)
+    kw = dict(KW, lr=3e-3, seed=1, log_every=2, curriculum=c, objective=spec.objective,
+              workers=2, sync=True, client=client)
+    whole = train_parallel(cfg, spec.sampler, 12, {"batch_size": 3}, **kw)
+    train_parallel(cfg, spec.sampler, 7, {"batch_size": 3},
+                   checkpoint=tmp_path / "g.npz", **kw)
+    rest = train_parallel(None, spec.sampler, 12, resume=tmp_path / "g.npz", **kw)
+    assert same_params(rest.params, whole.params)
+    assert rest.curriculum_state == whole.curriculum_state
+    assert [e["step"] for e in whole.curriculum_state["evaluations"]] == [4, 8, 12]
+    assert strip(rest.history) == strip(whole.history)
+    assert all("errors" in r and "bit_errors" not in r for r in whole.history)
+
+
+@needs_dask
+def test_babi_objective_with_async_workers(client, tmp_path):
+    "bAbI's objective and sampler on 2 asynchronous workers; one process resumes it."
+    from dnc_lit.babi import parse_babi, build_lexicon, babi_sampler, BABI_OBJECTIVE
+    story = ("1 Mary got the milk there.\n2 John moved to the kitchen.\n"
+             "3 What is Mary carrying? \tmilk\t1\n1 John went to the garden.\n"
+             "2 Where is John?\tgarden\t1\n")
+    stories = {1: parse_babi(story, 1)}
+    lex = build_lexicon(stories)
+    cfg = DNCConfig(input_size=len(lex), output_size=len(lex), hidden_size=16,
+                    memory_size=8, word_size=4, num_reads=1)
+    sample, ckp = babi_sampler(stories, lex), tmp_path / "b.npz"
+    run = train_parallel(cfg, sample, 8, {"batch_size": 2}, workers=2, client=client,
+                         objective=BABI_OBJECTIVE, log_every=4, checkpoint=ckp, **KW)
+    assert run.step == 8 and all("question_errors" in r for r in run.history)
+    assert load_checkpoint(ckp).metadata["measure"] == "question_errors"
+    more = train(None, sample, 10, resume=ckp, objective=BABI_OBJECTIVE, log_every=4,
+                 progress=False)
+    assert more.step == 10
 
 
 def _interrupt_at(step, then):

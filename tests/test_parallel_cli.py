@@ -1,9 +1,10 @@
 """`dnc-lit train TASK --workers N [--sync] [--address ADDR]`: the command line's way
-into dnc_lit.parallel. The tests that run `dnc-lit` itself skip until the command line
-has the options (see `wired()`); the others call `train_parallel` exactly as `cmd_train`
-does (the same arguments from `run_settings`, the same metadata), so they hold before
-the wiring too. Every cluster listens on 127.0.0.1 only, and the tests check that none
-survives."""
+into dnc_lit.parallel: a run of workers, its log and checkpoint, resuming it, Ctrl-C
+(SIGINT to the whole process group, as a terminal sends it) with nothing left behind,
+joining a running cluster and leaving it running, and one-line errors (no Dask; --sync
+or --address without --workers; a family without workers). New clusters are started
+only where that is what is tested; the rest join one cluster of the module
+(`--address`). Every cluster listens on 127.0.0.1 only."""
 import json, os, signal, subprocess, sys, time
 from types import SimpleNamespace
 import pytest
@@ -20,16 +21,16 @@ try: import distributed, psutil                                      # noqa: F40
 except ImportError: distributed = None
 
 
-def wired():
-    "Whether `dnc-lit train` has --workers, --sync and --address."
-    try: a = cli.make_parser().parse_args(["train", "copy", "--workers", "2", "--sync",
-                                           "--address", "tcp://127.0.0.1:1"])
-    except SystemExit: return False
-    return (a.workers, a.sync, a.address) == (2, True, "tcp://127.0.0.1:1")
-
-
-needs_cli = pytest.mark.skipif(not wired(), reason="dnc-lit train has no --workers yet")
 needs_dask = pytest.mark.skipif(distributed is None, reason="needs Dask (cluster)")
+
+
+@pytest.fixture(scope="module")
+def address():
+    "The scheduler address of one local cluster of 2 workers for the module's tests."
+    if distributed is None: pytest.skip("needs Dask (cluster)")
+    from dnc_lit.parallel import local_cluster
+    with local_cluster(2) as client:
+        yield client.scheduler.address
 
 
 def dnc_lit(*args, env=ENV, timeout=300):
@@ -48,8 +49,16 @@ def settings(*argv):
 
 # ---------------------------------------------------------------- as cmd_train calls it
 
+def test_the_parser_has_the_worker_options():
+    a = cli.make_parser().parse_args(["train", "copy", "--workers", "2", "--sync",
+                                      "--address", "tcp://127.0.0.1:1"])
+    assert (a.workers, a.sync, a.address) == (2, True, "tcp://127.0.0.1:1")
+    a = cli.make_parser().parse_args(["train", "copy"])
+    assert (a.workers, a.sync, a.address) == (None, False, None)
+
+
 @needs_dask
-def test_train_parallel_called_as_the_command_line_calls_it(tmp_path):
+def test_train_parallel_called_as_the_command_line_calls_it(tmp_path, address):
     from dnc_lit.parallel import train_parallel
     from dnc_lit.train import evaluate
     from dnc_lit.model import DNC
@@ -57,7 +66,7 @@ def test_train_parallel_called_as_the_command_line_calls_it(tmp_path):
     out = tmp_path / "c.npz"
     meta = {"task": "copy", "command": "dnc-lit train copy --steps 10 --workers 2"}
     run = train_parallel(config, cli.TASKS["copy"], steps, task_args, workers=2,
-                         sync=False, address=None, optimiser=opt, lr=lr, seed=seed,
+                         sync=False, address=address, optimiser=opt, lr=lr, seed=seed,
                          max_grad_norm=clip, curriculum=None, checkpoint=out,
                          metadata=meta, log_every=5, checkpoint_every=500,
                          progress=False, log=None)
@@ -71,36 +80,34 @@ def test_train_parallel_called_as_the_command_line_calls_it(tmp_path):
     assert errs.shape == (20,)
 
 
-def test_workers_without_dask_fails_with_one_line_naming_the_extra():
+def test_workers_without_dask_fails_with_one_line_naming_the_extra(monkeypatch):
     """The error the command line turns into one line: a ValueError naming the extra,
     raised before any work (here with Dask made unimportable)."""
-    code = ("import sys; sys.modules['distributed'] = None\n"
-            "from dnc_lit.model import DNCConfig\n"
-            "from dnc_lit.tasks import copy_task\n"
-            "from dnc_lit.parallel import train_parallel\n"
-            "config = DNCConfig.tiny(input_size=6, output_size=5)\n"
-            "try: train_parallel(config, copy_task, 5, dict(batch_size=4), workers=2,\n"
-            "                    progress=False)\n"
-            "except ValueError as e: print(e)\n")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       env=ENV)
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == ("training with workers needs Dask distributed: "
-                                "pip install 'dnc_lit[cluster]'")
+    from dnc_lit.model import DNCConfig
+    from dnc_lit.tasks import copy_task
+    from dnc_lit.parallel import train_parallel
+    monkeypatch.setitem(sys.modules, "distributed", None)               # import fails
+    config = DNCConfig.tiny(input_size=6, output_size=5)
+    with pytest.raises(ValueError) as e:
+        train_parallel(config, copy_task, 5, dict(batch_size=4), workers=2,
+                       progress=False)
+    assert str(e.value) == ("training with workers needs Dask distributed: "
+                            "pip install 'dnc_lit[cluster]'")
 
 
 # ---------------------------------------------------------------- the command line
 
-@needs_cli
-def test_help_shows_the_worker_options():
-    code, out, err = dnc_lit("train", "--help")
-    assert code == 0
+def test_help_shows_the_worker_options(capsys):
+    with pytest.raises(SystemExit) as e: cli.main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "asynchronous training" in out
     for word in ("--workers", "--sync", "--address"): assert word in out, word
 
 
-@needs_cli
 @needs_dask
-def test_workers_train_resume_and_evaluate(tmp_path):
+def test_workers_train_resume_and_evaluate(tmp_path, address, capsys):
+    """A new local cluster for the run; the resumed run joins the module's cluster,
+    which it leaves running."""
     out, log = tmp_path / "c.npz", tmp_path / "log.jsonl"
     code, stdout, err = dnc_lit("train", "copy", "--steps", 10, "--workers", 2,
                                 "--sync", *SMALL, "--out", out, "--log", log)
@@ -113,25 +120,35 @@ def test_workers_train_resume_and_evaluate(tmp_path):
     records = [json.loads(l) for l in log.read_text().splitlines()]
     assert [r["step"] for r in records] == [5, 10]
     assert all("sequences_per_second" in r and r["staleness"] == 0 for r in records)
+    assert "staleness 0.00" in stdout and "sequences/s" in stdout, stdout
     code, stdout, err = dnc_lit("train", "copy", "--resume", out, "--steps", 15,
-                                "--workers", 2, "--sync", "--progress", "none")
+                                "--workers", 2, "--sync", "--address", address,
+                                "--progress", "lines")
     assert code == 0, err
     assert load_checkpoint(out).metadata["step"] == 15
-    code, stdout, err = dnc_lit("evaluate", out, "--lengths", "2",
-                                "--num-sequences", 20, "--json")
-    assert code == 0, err
+    lines = err.strip().splitlines()                   # one line per interval: 15
+    assert len(lines) == 1 and "step 15/15" in lines[0], err
+    assert "sequences per second" in lines[0] and "staleness 0" in lines[0], err
+    with distributed.Client(address, timeout="10s") as client:            # left running
+        assert len(client.scheduler_info()["workers"]) == 2
+    code = cli.main(["evaluate", str(out), "--lengths", "2", "--num-sequences", "20",
+                     "--json"])
+    stdout = capsys.readouterr().out
+    assert code == 0
     assert json.loads(stdout)["2"]["sequences"] == 20
 
 
-@needs_cli
-def test_sync_and_address_need_workers():
+def test_sync_and_address_need_workers(tmp_path, capsys):
     for extra in (["--sync"], ["--address", "tcp://127.0.0.1:1"]):
-        code, out, err = dnc_lit("train", "copy", "--steps", 2, *SMALL, *extra)
-        assert code not in (0, None) and "Traceback" not in err
-        assert len(err.strip().splitlines()) == 1 and "--workers" in err, err
+        code = cli.main(["train", "copy", "--steps", "2", *SMALL, *extra,
+                         "--out", str(tmp_path / "c.npz")])
+        err = capsys.readouterr().err
+        assert code == 1 and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1 and "need" in err, err
+        assert "--workers N" in err and extra[0] in err, err
+    assert not (tmp_path / "c.npz").exists()
 
 
-@needs_cli
 def test_workers_without_dask_is_one_line_from_the_command_line(tmp_path):
     blocker = tmp_path / "distributed.py"               # shadows Dask: its import fails
     blocker.write_text("raise ImportError('no Dask here')\n")
@@ -145,9 +162,8 @@ def test_workers_without_dask_is_one_line_from_the_command_line(tmp_path):
     assert not (tmp_path / "c.npz").exists()
 
 
-@needs_cli
 @needs_dask
-def test_ctrl_c_with_workers_saves_and_leaves_no_process(tmp_path):
+def test_ctrl_c_with_workers_saves_and_leaves_no_process(tmp_path, address, capsys):
     """Ctrl-C as a terminal sends it (SIGINT to the whole process group): exit 130, a
     checkpoint that resumes, and no process of the run left."""
     out, log = tmp_path / "c.npz", tmp_path / "log.jsonl"
@@ -172,24 +188,10 @@ def test_ctrl_c_with_workers_saves_and_leaves_no_process(tmp_path):
     deadline = time.time() + 20
     while _session(p.pid) and time.time() < deadline: time.sleep(0.2)
     assert not _session(p.pid), "processes of the interrupted run are still alive"
-    code, stdout, err = dnc_lit("train", "copy", "--resume", out, "--steps", step + 2,
-                                "--workers", 2, "--progress", "none")
-    assert code == 0, err
+    code = cli.main(["train", "copy", "--resume", str(out), "--steps", str(step + 2),
+                     "--workers", "2", "--address", address, "--progress", "none"])
+    assert code == 0, capsys.readouterr().err
     assert load_checkpoint(out).metadata["step"] == step + 2
-
-
-@needs_cli
-@needs_dask
-def test_address_joins_a_running_cluster(tmp_path):
-    from dnc_lit.parallel import local_cluster
-    with local_cluster(2) as client:
-        address = client.scheduler.address
-        code, out, err = dnc_lit("train", "copy", "--steps", 6, "--workers", 2,
-                                 "--address", address, *SMALL,
-                                 "--out", tmp_path / "c.npz")
-        assert code == 0, err
-        assert len(client.scheduler_info()["workers"]) == 2               # left running
-    assert load_checkpoint(tmp_path / "c.npz").metadata["step"] == 6
 
 
 def _session(sid):
@@ -199,3 +201,18 @@ def _session(sid):
             if os.getsid(q.pid) == sid: out.append(q.pid)
         except OSError: pass
     return out
+
+
+def test_a_family_without_workers_says_so_in_one_line(tmp_path, capsys):
+    """A task whose family does not take --workers (its attribute `workers` is not
+    true) is refused in one line, before any work, rather than trained in one
+    process."""
+    for task, family in cli.FAMILIES.items():
+        if getattr(family, "workers", False): continue
+        code = cli.main(["train", task, "--steps", "2", "--workers", "2",
+                         "--out", str(tmp_path / "g.npz")])
+        err = capsys.readouterr().err
+        assert code == 1 and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1, err
+        assert f"--workers is not available for {task}" in err, err
+    assert not (tmp_path / "g.npz").exists()
