@@ -611,24 +611,24 @@ def _graph_train(self, a, argv):
         cur = _saved_curriculum(a, ck)
         out, steps = Path(a.out or a.resume), a.steps or GRAPH_DEFAULTS["steps"]
         if ck.metadata["step"] >= steps: return _nothing_to_do(a, ck, steps)
-        run = _run(a, out, lambda: train(None, spec.sampler, steps, resume=ck,
-                                         checkpoint=out, curriculum=cur,
-                                         metadata=_resume_metadata(ck, argv), **common))
+        run = _run(a, out, lambda: _trainer(a)(
+            None, spec.sampler, steps, resume=ck, checkpoint=out, curriculum=cur,
+            metadata=_resume_metadata(ck, argv), **common))
     else:
         config, task_args, opt, lr, clip, seed, steps, cur = _graph_settings(a)
         common["log_every"] = _log_every(a)
         out = Path(a.out or f"{self.key}.npz")
         meta = {"task": a.task, "command": _command(argv)}
-        run = _run(a, out, lambda: train(config, spec.sampler, steps, task_args,
-                                         optimiser=opt, lr=lr, seed=seed,
-                                         max_grad_norm=clip, curriculum=cur,
-                                         checkpoint=out, metadata=meta, **common))
+        run = _run(a, out, lambda: _trainer(a)(
+            config, spec.sampler, steps, task_args, optimiser=opt, lr=lr, seed=seed,
+            max_grad_norm=clip, curriculum=cur, checkpoint=out, metadata=meta,
+            **common))
     if run is not None:
         print(f"{cur.describe(run.curriculum_state)}, "
               f"{len(run.curriculum_state['passed'])} passed")
     return _report(run, out, "errors", "share of sequences wrong")
 
-GraphFamily.train = _graph_train
+GraphFamily.train, GraphFamily.workers = _graph_train, True      # takes --workers
 
 # %% ../nbs/62_curriculum.ipynb #b6e8e177
 def _lesson_row(cur, k, args):
@@ -968,13 +968,13 @@ def _babi_train(self, a, argv):
     out = Path(a.out or "babi.npz")
     meta = {"task": "babi", "command": _command(argv), **_babi_meta(
         data, lexicon, {"fraction": BABI_VALIDATION, "seed": seed})}
-    run = _run(a, out, lambda: train(
+    run = _run(a, out, lambda: _trainer(a)(
         config, babi.babi_sampler(train_s, lexicon), steps, task_args, optimiser=opt,
         lr=lr, seed=seed, max_grad_norm=clip, checkpoint=out, metadata=meta,
         log_every=_log_every(a), **common))
     return _report(run, out, "question_errors", "share of questions wrong")
 
-BabiFamily.train = _babi_train
+BabiFamily.train, BabiFamily.workers = _babi_train, True         # takes --workers
 
 # %% ../nbs/70_babi.ipynb #57402eaa
 def _babi_resume(a, argv, common):
@@ -992,7 +992,7 @@ def _babi_resume(a, argv, common):
                                            v["fraction"])
     _same_lexicon(lexicon, meta, path, a.resume)
     keep = {**_babi_meta(data, lexicon, v), **_resume_metadata(ck, argv)}
-    run = _run(a, out, lambda: train(
+    run = _run(a, out, lambda: _trainer(a)(
         None, babi.babi_sampler(train_s, lexicon), steps, resume=ck, checkpoint=out,
         metadata=keep, log_every=_log_every(a, ck), **common))
     return _report(run, out, "question_errors", "share of questions wrong")

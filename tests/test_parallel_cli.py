@@ -1,9 +1,9 @@
 """`dnc-lit train TASK --workers N [--sync] [--address ADDR]`: the command line's way
 into dnc_lit.parallel: a run of workers, its log and checkpoint, resuming it, Ctrl-C
 (SIGINT to the whole process group, as a terminal sends it) with nothing left behind,
-joining a running cluster and leaving it running, and one-line errors (no Dask; --sync
-or --address without --workers; a family without workers). New clusters are started
-only where that is what is tested; the rest join one cluster of the module
+joining a running cluster and leaving it running, one-line errors (no Dask; --sync or
+--address without --workers), and the graph tasks and bAbI with workers. New clusters
+are started only where that is what is tested; the rest join one cluster of the module
 (`--address`). Every cluster listens on 127.0.0.1 only."""
 import json, os, signal, subprocess, sys, time
 from types import SimpleNamespace
@@ -203,16 +203,31 @@ def _session(sid):
     return out
 
 
-def test_a_family_without_workers_says_so_in_one_line(tmp_path, capsys):
-    """A task whose family does not take --workers (its attribute `workers` is not
-    true) is refused in one line, before any work, rather than trained in one
-    process."""
-    for task, family in cli.FAMILIES.items():
-        if getattr(family, "workers", False): continue
-        code = cli.main(["train", task, "--steps", "2", "--workers", "2",
-                         "--out", str(tmp_path / "g.npz")])
-        err = capsys.readouterr().err
-        assert code == 1 and "Traceback" not in err
-        assert len(err.strip().splitlines()) == 1, err
-        assert f"--workers is not available for {task}" in err, err
-    assert not (tmp_path / "g.npz").exists()
+@needs_dask
+def test_graph_and_babi_train_and_resume_with_workers(tmp_path, address, capsys):
+    """The families of the graph tasks and bAbI take --workers: a traversal run with its
+    curriculum (evaluated by the server) and a bAbI run, each on the module's cluster,
+    then resumed (traversal with one process)."""
+    from test_babi_cli import write_archive          # a small archive
+    tiny = ["--hidden-size", "8", "--memory-size", "6", "--word-size", "4",
+            "--num-reads", "1", "--log-every", "2", "--progress", "none",
+            "--workers", "2", "--address", address]
+    g = tmp_path / "g.npz"
+    assert cli.main(["train", "traversal", "--steps", "4", "--evaluate-every", "2",
+                     "--eval-sequences", "4", "--batch-size", "2", *tiny,
+                     "--out", str(g)]) == 0, capsys.readouterr().err
+    meta = load_checkpoint(g).metadata
+    assert meta["parallel"]["workers"] == 2 and meta["step"] == 4
+    assert [e["step"] for e in meta["curriculum_state"]["evaluations"]] == [2, 4]
+    assert cli.main(["train", "traversal", "--resume", str(g), "--steps", "6",
+                     "--progress", "none"]) == 0, capsys.readouterr().err
+    assert load_checkpoint(g).metadata["step"] == 6
+    data = write_archive(tmp_path / "data" / "tasks_1-20_v1-2.tar.gz")
+    b = tmp_path / "b.npz"
+    assert cli.main(["train", "babi", "--data", str(data), "--steps", "4", *tiny,
+                     "--out", str(b)]) == 0, capsys.readouterr().err
+    meta = load_checkpoint(b).metadata
+    assert meta["parallel"]["workers"] == 2 and meta["measure"] == "question_errors"
+    assert cli.main(["train", "babi", "--resume", str(b), "--steps", "6", "--workers",
+                     "2", "--address", address, "--progress", "none"]) == 0
+    assert load_checkpoint(b).metadata["step"] == 6
