@@ -14,7 +14,7 @@ from .model import DNCConfig, DNC
 from .tasks import copy_task, repeat_copy_task
 from .checkpoint import CheckpointError, load_checkpoint
 from .train import (train, evaluate, evaluate_lengths, LengthCurriculum,
-                           build_model, config_from_json)
+                           build_model, config_from_json, RESUME_MAY_CHANGE)
 
 # %% ../nbs/52_cli.ipynb #98f1dbe5
 TASKS = {"copy": copy_task, "repeat-copy": repeat_copy_task}
@@ -237,7 +237,7 @@ def _resume_conflicts(a, ck, task_keys=None):
              "max_grad_norm": meta.get("max_grad_norm"),
              "model": meta.get("network", "dnc")}       # --model of a later chapter
     for k, v in saved.items():
-        given = getattr(a, k, None)
+        given = None if k in RESUME_MAY_CHANGE else getattr(a, k, None)
         if (given is not None and given != v
                 and not (k == "max_length" and getattr(a, "curriculum", None))):
             out.append(f"--{k.replace('_', '-')} {given} differs from the "
@@ -289,6 +289,12 @@ def _resume_metadata(ck, argv):
         {"step": ck.metadata["step"], "command": _command(argv)}]
     return meta
 
+def _resumed_config(a, config):
+    "The resumed run's model: the checkpoint's `config`, with --memory-size if given."
+    changes = {k: getattr(a, k) for k in RESUME_MAY_CHANGE
+               if getattr(a, k, None) is not None}
+    return dataclasses.replace(config, **changes)
+
 def _check_resume(a, ck, task_keys=None):
     "ValueError if the checkpoint `ck` is another task's or the options contradict it."
     if ck.metadata["task"] != a.task:
@@ -312,7 +318,7 @@ def cmd_train(a, argv):
         if ck.metadata["step"] >= steps: return _nothing_to_do(a, ck, steps)
         saved = _curriculum(a, ck.metadata.get("curriculum"))
         run = _run(a, out, lambda: train(
-            None, TASKS[a.task], steps, resume=ck, checkpoint=out,
+            _resumed_config(a, config), TASKS[a.task], steps, resume=ck, checkpoint=out,
             metadata=_resume_metadata(ck, argv), curriculum=saved, **common))
     else:
         config, task_args, opt, lr, clip, seed, steps = run_settings(a)
@@ -581,7 +587,8 @@ def _graph_train(self, a, argv):
         cur = _saved_curriculum(a, ck)
         out, steps = Path(a.out or a.resume), a.steps or GRAPH_DEFAULTS["steps"]
         if ck.metadata["step"] >= steps: return _nothing_to_do(a, ck, steps)
-        run = _run(a, out, lambda: train(None, spec.sampler, steps, resume=ck,
+        model = _resumed_config(a, config)
+        run = _run(a, out, lambda: train(model, spec.sampler, steps, resume=ck,
                                          checkpoint=out, curriculum=cur,
                                          metadata=_resume_metadata(ck, argv), **common))
     else:
@@ -992,7 +999,7 @@ BabiFamily.train = _babi_train
 # %% ../nbs/70_babi.ipynb #57402eaa
 def _babi_resume(a, argv, common):
     "`dnc-lit train babi --resume CHECKPOINT`: returns the exit status."
-    ck, _ = _load_run(a.resume)
+    ck, config = _load_run(a.resume)
     _check_resume(a, ck)
     meta = ck.metadata
     if a.version is not None and a.version != meta["version"]:
@@ -1006,7 +1013,8 @@ def _babi_resume(a, argv, common):
     _same_lexicon(lexicon, meta, path, a.resume)
     keep = {**_babi_meta(data, lexicon, v), **_resume_metadata(ck, argv)}
     run = _run(a, out, lambda: train(
-        None, babi.babi_sampler(train_s, lexicon), steps, resume=ck, checkpoint=out,
+        _resumed_config(a, config), babi.babi_sampler(train_s, lexicon), steps,
+        resume=ck, checkpoint=out,
         metadata=keep, log_every=_log_every(a, ck), **common))
     return _report(run, out, "question_errors", "share of questions wrong")
 
