@@ -4,7 +4,7 @@ tasks", section "bAbI on the command line"). Not a test: long runs are started b
 
     python bench/babi_train.py train --out babi.npz --steps 100000 \\
         [--validate-every 2000] [--validate-stories 25] \\
-        [--preset dnc1|dnc1-float32|small|tiny] [OPTIONS OF dnc-lit train babi]
+        [--preset dnc1|dnc1-float32|mid|small|tiny] [OPTIONS OF dnc-lit train babi]
 
 OPTIONS are passed on as they are: the first run needs --data PATH (the official
 tasks_1-20_v1-2.tar.gz or its folder); --seed, --lr, --log FILE.jsonl, --log-every ...
@@ -40,10 +40,12 @@ from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.babi import (load_babi, build_lexicon, split_validation, babi_sampler,
                           evaluate_babi, mean_error, Lexicon, BABI_OBJECTIVE)
 
-PRESETS = {   # the paper's DNC1 (Extended Data Table 2), a smaller machine, a tiny one
+PRESETS = {   # the paper's DNC1 (Extended Data Table 2), smaller machines, a tiny one
     "dnc1": dict(hidden_size=256, memory_size=256, word_size=64, num_reads=4),
     "dnc1-float32": dict(hidden_size=256, memory_size=256, word_size=64, num_reads=4,
                          dtype="float32"),
+    "mid": dict(hidden_size=256, memory_size=128, word_size=32, num_reads=4,
+                dtype="float32"),
     "small": dict(hidden_size=128, memory_size=64, word_size=32, num_reads=4),
     "tiny": dict(hidden_size=16, memory_size=8, word_size=8, num_reads=2)}
 DEFAULTS = ["--progress", "lines", "--checkpoint-every", "200"]

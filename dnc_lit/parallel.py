@@ -15,7 +15,7 @@ from .optim import clip_by_global_norm, global_norm
 from .tasks import bit_errors
 from .train import (Objective, TrainResult, loss_grad_outputs, new_meter,
                            add_to_meter, meter_means, rng_state, restore_rng,
-                           prepare_run, progress_bar, report_interval)
+                           prepare_run, progress_bar, report_interval, build_model)
 
 # %% ../nbs/43_async.ipynb #cb947d91
 class MissingExtra(ImportError, ValueError):
@@ -89,7 +89,7 @@ class Worker:
     `version`, the stream's position and the time taken."""
     def __init__(self, config, sampler, rng_saved, per_bit=False, objective=None,
                  curriculum=None):
-        self.model, self.sampler = DNC.from_config(config), sampler
+        self.model, self.sampler = build_model(config), sampler
         self.rng, self.per_bit = restore_rng(rng_saved), per_bit
         self.objective, self.curriculum = objective or Objective(), curriculum
 
@@ -213,7 +213,7 @@ class _Run:
         self.measure = self.s.objective.name
         self.meter = {**_new_meter(self.measure), **meter, **extra}
         self.rngs, self.sampler, self.log, self.bar = list(rngs), sampler, log, bar
-        self.model = DNC.from_config(start.config)
+        self.model = build_model(start.config)
         self.t0, self.c0 = time.perf_counter() - seconds, time.process_time() - cpu
         self.worker_cpu, self.stopped = 0.0, False
         self.last = self.history[-1]["seconds"] if self.history else seconds
