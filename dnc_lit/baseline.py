@@ -16,7 +16,7 @@ from autograd.extend import primitive, defvjp_argnums
 from autograd.tracer import getval
 from .controller import (LSTMState, init_lstm, init_linear, lstm_controller,
                                 controller_output, lstm_initial_state)
-from .fast import (_lstm_fwd, _lstm_layers_bwd, _stack_rows, _remember,
+from .fast import (_lstm_cell, _lstm_layers_bwd, _stack_rows, _remember,
                           _recall, _pick)
 from .model import check_inputs, _rng
 from .train import NETWORKS, Network
@@ -114,42 +114,55 @@ def reference_unroll(params, inputs, config, state=None):
 def _unroll_fwd(inputs, h0, s0, *weights):
     """The whole sequence in plain NumPy. weights = (W_1, b_1, ..., W_L, b_L, W_y)
     -> ((logits (B, T, Y), final h, final s (B, L, H)), tape for the backward pass)."""
-    T, nl = inputs.shape[1], (len(weights) - 1) // 2
+    (B, T, X), nl = inputs.shape, (len(weights) - 1) // 2
     h, s = list(h0.transpose(1, 0, 2)), list(s0.transpose(1, 0, 2))
+    # the inputs' share of every layer's pre-activations, all steps at once: (T, B, 4H)
+    x_tb = onp.ascontiguousarray(inputs.transpose(1, 0, 2)).reshape(T * B, X)
+    z_in = [(x_tb @ weights[2 * l][:X] + weights[2 * l + 1]).reshape(T, B, -1)
+            for l in range(nl)]
     tape, hs = [], []
     for t in range(T):
         below, layers = None, []               # h^0_t = 0: layer 1 has nothing below
-        for l in range(nl):
-            outs, cache = _lstm_fwd(weights[2 * l], weights[2 * l + 1], inputs[:, t],
-                                    h[l], s[l], below)
-            layers.append((s[l], outs, cache))
+        for l in range(nl):                   # what depends on step t-1: [h^l; h^{l-1}]
+            x_rec = h[l] if below is None else onp.concatenate([h[l], below], axis=-1)
+            z = x_rec @ weights[2 * l][X:]
+            z += z_in[l][t]
+            outs, cache = _lstm_cell(z, s[l])
+            layers.append((s[l], x_rec, outs, cache))
             h[l], s[l], below = outs[0], outs[1], outs[0]
         tape.append(layers)
         hs.append(onp.concatenate(h, axis=-1))
     hs = onp.stack(hs)                                           # (T, B, L·H)
     ys = (hs @ weights[-1]).transpose(1, 0, 2)                   # y_t = W_y h_t, all t
-    return (ys, onp.stack(h, 1), onp.stack(s, 1)), (tape, hs)
+    return (ys, onp.stack(h, 1), onp.stack(s, 1)), (tape, hs, x_tb)
 
 # %% ../nbs/67_lstm_baseline.ipynb #e4c1f70f
 def _unroll_bwd(args, tape, g, clip):
     """Backpropagation through time over the tape: the gradients of all the arguments
     of `_unroll_fwd` (inputs, h0, s0, W_1, b_1, ..., W_y), from those of its outputs."""
-    (tape, hs), inputs, weights = tape, args[0], args[3:]
-    nl = (len(weights) - 1) // 2
+    (tape, hs, x_tb), inputs, weights = tape, args[0], args[3:]
+    (B, T, X), nl = inputs.shape, (len(weights) - 1) // 2
+    # the rows that multiply [h^l_{t-1}; h^{l-1}_t], transposed once, contiguous
+    WT = [onp.ascontiguousarray(weights[2 * l][X:].T) for l in range(nl)]
     g_ys, g_hf, g_sf = g
     g_h, g_s = list(g_hf.transpose(1, 0, 2)), list(g_sf.transpose(1, 0, 2))
     g_yt = g_ys.transpose(1, 0, 2)                               # (T, B, Y)
     g_hy = g_yt @ weights[-1].T                  # what the outputs send to h, all t
-    g_in, g_zs = onp.zeros_like(inputs), [[] for _ in range(nl)]
-    for t in range(inputs.shape[1] - 1, -1, -1):
-        g_in[:, t] = _lstm_layers_bwd(weights, tape[t], g_hy[t], g_h, g_s, clip, g_zs)
-    grads = []
+    g_zs = [[] for _ in range(nl)]
+    for t in range(T - 1, -1, -1):
+        _lstm_layers_bwd(WT, tape[t], g_hy[t], g_h, g_s, clip, g_zs)
+    grads, g_in = [], onp.zeros((T * B, X), inputs.dtype)
     for l in range(nl):                   # Σ_t [x_t; h^l_{t−1}; h^{l−1}_t]ᵀ z̄_t
-        x_l = _stack_rows("x", [layers[l][2][0] for layers in tape])
+        x_rec = _stack_rows("x", [layers[l][1] for layers in tape])
         g_z = _stack_rows("g_z", g_zs[l][::-1])
-        grads += [x_l.T @ g_z, g_z.sum(0)]
+        g_W = onp.empty_like(weights[2 * l])
+        onp.matmul(x_tb.T, g_z, out=g_W[:X])
+        onp.matmul(x_rec.T, g_z, out=g_W[X:])
+        grads += [g_W, g_z.sum(0)]
+        g_in += g_z @ weights[2 * l][:X].T       # every layer reads x_t
     flat = lambda a: a.reshape(-1, a.shape[-1])
     grads.append(flat(hs).T @ flat(g_yt))                        # Σ_t h_tᵀ ȳ_t
+    g_in = g_in.reshape(T, B, X).transpose(1, 0, 2)
     return (g_in, onp.stack(g_h, 1), onp.stack(g_s, 1), *grads)
 
 # %% ../nbs/67_lstm_baseline.ipynb #5045c539
