@@ -68,8 +68,8 @@ clean:
 	rm -rf book/_build dist build *.egg-info .pytest_cache
 
 # speed: training and forward steps per CPU-second of the reference and fused paths, and of the PyTorch DNC (PyPI `dnc`)
-# on the same configurations, one thread per worker process, interleaved rounds; ratios and PASS/FAIL against issue 6's
-# targets (BENCH_ARGS="--ladder": the effect of each fusion step; see bench/README.md). bench/.venv holds torch 2.13 CPU
+# on the same configurations (the copy sizes and the graph-task size), one thread per worker process, interleaved rounds;
+# ratios against the PyTorch DNC (BENCH_ARGS="--ladder": the effect of each fusion step; see bench/README.md). bench/.venv holds torch 2.13 CPU
 # (a local file on these machines) and `dnc` without its extras. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for this
 # command only. Not a test.
 BENCH_VENV := bench/.venv

@@ -19,10 +19,21 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                                "VECLIB_MAXIMUM_THREADS")}
 
-CONFIGS = {   # (a) the original NumPy project's model and copy task; (b) a batched one
-    "a": dict(hidden=32, N=64, W=8, R=2, batch=1, bits=6, min_len=5, max_len=5),
+CONFIGS = {   # (a) the original NumPy project's model and copy task; (b) a batched one; (graph) the paper's
+    "a": dict(hidden=32, N=64, W=8, R=2, batch=1, bits=6, min_len=5, max_len=5),          # graph-task scale
     "b": dict(hidden=64, N=32, W=16, R=4, batch=16, bits=8, min_len=1, max_len=10),
+    "graph": dict(hidden=256, N=128, W=50, R=5, batch=8, X=92, Y=90, task="traversal", num_nodes=(3, 12),
+                  out_degree=(1, 3), path_length=(1, 4), pool=8),
 }
+# which implementations run on which configuration (the chapters' code would take seconds per step at graph scale)
+IMPLS = {"a": ["fast", "fast32", "torch", "reference", "loop-alloc", "fast-step"],
+         "b": ["fast", "fast32", "torch", "reference", "loop-alloc", "fast-step"],
+         "graph": ["fast", "fast32", "torch"]}
+
+
+def sizes(cfg):
+    "(X, Y): the input and output widths of a configuration (copy task: bits + 2, bits + 1)."
+    return cfg.get("X", cfg.get("bits", 0) + 2), cfg.get("Y", cfg.get("bits", 0) + 1)
 LADDER = ["reference", "+alloc", "+content", "+link", "fast-step", "fast"]
 LADDER_TEXT = {"reference": "reference (the chapters' code)", "+alloc": "+ fused allocation weighting",
                "+content": "+ fused content weighting", "+link": "+ fused link update",
@@ -36,10 +47,25 @@ def _rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def graph_pool(cfg, seed=0):
+    """The graph configuration's batches: the first `pool` batches of dnc_lit.graphs.traversal_task from seed 0
+    (graphs of 3-12 nodes, out-degree 1-3, walks of 1-4 edges, no planning steps; each padded to its longest
+    question: 26-37 steps), made once before timing and then cycled, so that every block sees the same lengths."""
+    import numpy as onp
+    from dnc_lit.graphs import traversal_task
+    rng = onp.random.default_rng(seed)
+    return [traversal_task(rng, cfg["batch"], num_nodes=cfg["num_nodes"], out_degree=cfg["out_degree"],
+                           path_length=cfg["path_length"]) for _ in range(cfg["pool"])]
+
+
 def _batches(cfg, seed=0):
-    "An endless stream of copy-task batches (dnc_lit.tasks, DeepMind layout): X = bits + 2, Y = bits + 1."
+    """An endless stream of batches: copy-task batches (dnc_lit.tasks, DeepMind layout: X = bits + 2, Y = bits + 1),
+    made as they are used; or the graph configuration's pool of traversal batches, cycled."""
     import numpy as onp
     from dnc_lit.tasks import copy_task
+    if cfg.get("task") == "traversal":
+        pool = graph_pool(cfg, seed)
+        while True: yield from pool
     rng = onp.random.default_rng(seed)
     while True:
         yield copy_task(rng, cfg["batch"], cfg["bits"], cfg["min_len"], cfg["max_len"])
@@ -64,7 +90,9 @@ def _numpy_step(impl, cfg, mode):
     from dnc_lit.model import DNCConfig, init_params, _unroll
     from dnc_lit.train import masked_sigmoid_cross_entropy
     from dnc_lit.optim import get_optimiser
-    X, Y = cfg["bits"] + 2, cfg["bits"] + 1
+    from dnc_lit.graphs import graph_loss
+    X, Y = sizes(cfg)
+    objective = graph_loss if cfg.get("task") == "traversal" else masked_sigmoid_cross_entropy
     c = DNCConfig(input_size=X, output_size=Y, hidden_size=cfg["hidden"], memory_size=cfg["N"], word_size=cfg["W"],
                   num_reads=cfg["R"], impl="reference")
     if impl == "loop-alloc":        # the chapter path with the original project's style of allocation
@@ -83,7 +111,7 @@ def _numpy_step(impl, cfg, mode):
     state = [params, opt.init(params)]
     if impl == "fast32":            # the optimiser's state in float32 too (rmsprop_init makes float64 zeros and ones)
         state[1] = {k: ({n: a.astype("float32") for n, a in v.items()} if isinstance(v, dict) else v) for k, v in state[1].items()}
-    loss = lambda p, b: masked_sigmoid_cross_entropy(run(p, b.inputs), b.targets, b.mask)
+    loss = lambda p, b: objective(run(p, b.inputs), b.targets, b.mask)
     vg = value_and_grad(loss)
 
     def train():
@@ -103,7 +131,7 @@ def _torch_step(cfg, mode):
     from dnc import DNC
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    X, Y = cfg["bits"] + 2, cfg["bits"] + 1
+    X, Y = sizes(cfg)
     net = DNC(input_size=X, hidden_size=cfg["hidden"], rnn_type="lstm", num_layers=1, num_hidden_layers=1,
               nr_cells=cfg["N"], cell_size=cfg["W"], read_heads=cfg["R"], batch_first=True, gpu_id=-1)
     opt = torch.optim.RMSprop(net.parameters(), lr=1e-4, alpha=0.9, eps=1e-10)
@@ -114,6 +142,9 @@ def _torch_step(cfg, mode):
         out, _ = net(x.float(), (None, None, None), reset_experience=True)   # float32, its default
         logits = out[..., :Y]                                  # the PyTorch DNC's output has input_size channels
         t, m = torch.from_numpy(b.targets).float(), torch.from_numpy(b.mask).float()
+        if cfg.get("task") == "traversal":     # dnc_lit.graphs.graph_loss: a softmax over each of the 9 digits
+            logp = torch.log_softmax(logits.reshape(*logits.shape[:-1], Y // 10, 10), -1)
+            return -(m[..., None, None] * t.reshape(logp.shape) * logp).sum() / x.shape[0]
         bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, t, reduction="none").sum(-1)
         return (bce * m).sum() / x.shape[0]
 
@@ -158,13 +189,17 @@ def worker(impl, cfg_name, mode, min_time):
     n, c0 = 0, time.process_time()
     while time.process_time() - c0 < min_time / 3: step(); n += 1
     per_block = max(1, int(round(n * min_time / max(time.process_time() - c0, 1e-9))))   # ~min_time CPU s
-    print(json.dumps(dict(ready=True, steps=per_block)), flush=True)
+    pool = cfg.get("pool", 1) if mode != "alloc" else 1
+    per_block = pool * max(1, round(per_block / pool))    # whole passes over a pool of batches
+    lengths = [int(b.inputs.shape[1]) for b in graph_pool(cfg)] if cfg.get("task") == "traversal" else None
+    print(json.dumps(dict(ready=True, steps=per_block, lengths=lengths)), flush=True)
     for line in sys.stdin:
         if line.strip() != "run": break
         c0, w0 = time.process_time(), time.perf_counter()
         for _ in range(per_block): step()
         c, w = time.process_time() - c0, time.perf_counter() - w0
-        print(json.dumps(dict(cpu=per_block / c, wall=per_block / w, load=os.getloadavg()[0])), flush=True)
+        print(json.dumps(dict(cpu=per_block / c, wall=per_block / w, load=os.getloadavg()[0], steps=per_block)),
+              flush=True)
     print(json.dumps(dict(rss_base=base, rss_peak=_rss_mb())), flush=True)
 
 
@@ -210,13 +245,19 @@ def med(xs):
 
 def measure(keys, args):
     "Start a worker per key, then `repeats` interleaved rounds of one block each. Returns {key: Worker}."
-    ws = {}
+    ws = Workers()
+    ws.load = [os.getloadavg()[0]]
     for k in keys: ws[k] = Worker(*k, args.min_time)
     for i in range(args.repeats):
         for w in ws.values(): w.run()
-        print(f"   round {i + 1}/{args.repeats} done, load average {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+        ws.load.append(os.getloadavg()[0])
+        print(f"   round {i + 1}/{args.repeats} done, load average {ws.load[-1]:.2f}", file=sys.stderr, flush=True)
     for w in ws.values(): w.close()
     return ws
+
+
+class Workers(dict):
+    "{key: Worker}, and `load`: the 1-minute load average at the start and after every round."
 
 
 def ratio(ws, num, den, what="cpu"):
@@ -273,48 +314,58 @@ def cell(s, fmt="{:.1f}"):
 
 
 def main_speed(args, torch_ok):
-    impls = (["fast", "fast32", "torch", "reference", "loop-alloc", "fast-step"] if torch_ok
-             else ["fast", "fast32", "reference", "loop-alloc", "fast-step"])
-    keys = [(i, c, m) for c in CONFIGS for m in ("train", "forward") for i in impls]
+    configs = args.configs
+    impls = {c: [i for i in IMPLS[c] if torch_ok or i != "torch"] for c in configs}
+    keys = [(i, c, m) for c in configs for m in ("train", "forward") for i in impls[c]]
     ws = measure(keys, args)
-    out = {"rows": [], "ratios": {}}
+    out = {"rows": [], "ratios": {}, "configs": {c: CONFIGS[c] for c in configs}, "load": ws.load}
+    if "graph" in configs and ws["fast", "graph", "train"].info:
+        out["graph_lengths"] = ws["fast", "graph", "train"].info.get("lengths")
+        print(f"-- (graph): a pool of {CONFIGS['graph']['pool']} traversal batches of 8, cycled; padded lengths "
+              f"{out['graph_lengths']} steps")
     print("\n| config | implementation | train steps/CPU-s | train steps/wall-s | forward steps/CPU-s | peak RSS MB (after imports) |")
     print("|---|---|---|---|---|---|")
-    for c in CONFIGS:
-        for i in impls:
+    for c in configs:
+        for i in impls[c]:
             tr, fw = ws[i, c, "train"], ws[i, c, "forward"]
             if tr.error: print(f"| ({c}) | {i} | error: {tr.error} | | | |"); continue
             mem = f"{tr.info.get('rss_peak', 0):.0f} ({tr.info.get('rss_base', 0):.0f})"
             print(f"| ({c}) | {i} | {cell(tr.stats())} | {cell(tr.stats('wall'))} | {cell(fw.stats())} | {mem} |")
             out["rows"].append(dict(config=c, impl=i, train_cpu=tr.stats(), train_wall=tr.stats("wall"),
-                                    forward_cpu=fw.stats(), rss_peak=tr.info.get("rss_peak"), rss_base=tr.info.get("rss_base")))
+                                    forward_cpu=fw.stats(), rss_peak=tr.info.get("rss_peak"), rss_base=tr.info.get("rss_base"),
+                                    train_rounds=[r["cpu"] for r in tr.runs], forward_rounds=[r["cpu"] for r in fw.runs],
+                                    train_steps_per_block=tr.info.get("steps")))
     print("\nRatios of training speed, per round then median [min-max] (CPU-time; wall-clock in parentheses):")
     pairs = [("fast", "torch"), ("fast32", "torch"), ("fast32", "fast"), ("fast-step", "torch"), ("fast", "loop-alloc"), ("fast", "reference"), ("torch", "loop-alloc")]
-    for c in CONFIGS:
+    for c in configs:
         for n, d in pairs:
             r, rw = ratio(ws, (n, c, "train"), (d, c, "train")), ratio(ws, (n, c, "train"), (d, c, "train"), "wall")
             if r is None: continue
-            out["ratios"][f"{c}: {n}/{d}"] = dict(cpu=r, wall=rw)
+            rs = [x["cpu"] / y["cpu"] for x, y in zip(ws[n, c, "train"].runs, ws[d, c, "train"].runs)]
+            out["ratios"][f"{c}: {n}/{d}"] = dict(cpu=r, wall=rw, rounds=rs)
             print(f"  ({c}) {n} / {d}: {cell(r, '{:.2f}')}x  ({cell(rw, '{:.2f}')}x)")
+    small = [c for c in configs if c != "graph"]
+    if not small: return out
     print("\nAllocation weighting alone, forward + backward (calls per CPU-second, median [min-max]):")
     print("| config (B, N) | loop of np.prod (original style) | chapter (cumprod primitive) | fused |")
     print("|---|---|---|---|")
-    al = measure([(i, c, "alloc") for c in CONFIGS for i in ("loop-alloc", "reference", "fast")], args)
-    for c, cfg in CONFIGS.items():
+    al = measure([(i, c, "alloc") for c in small for i in ("loop-alloc", "reference", "fast")], args)
+    for c in small:
+        cfg = CONFIGS[c]
         print(f"| ({c}) ({cfg['batch']}, {cfg['N']}) | " + " | ".join(cell(al[i, c, "alloc"].stats(), "{:.0f}")
                                                              for i in ("loop-alloc", "reference", "fast")) + " |")
     return out
 
 
 def main_ladder(args):
-    ws = measure([(i, c, "train") for c in CONFIGS for i in LADDER], args)
+    ws = measure([(i, c, "train") for c in ("a", "b") for i in LADDER], args)
     out = {"rows": []}
     print("\nThe measured effect of each step: one training step (batch, forward, loss, backward, RMSProp)")
     print("| step | (a) steps/CPU-s | (a) vs reference | (b) steps/CPU-s | (b) vs reference |")
     print("|---|---|---|---|---|")
     for i in LADDER:
         cells = []
-        for c in CONFIGS:
+        for c in ("a", "b"):
             r = ratio(ws, (i, c, "train"), ("reference", c, "train"))
             cells += [cell(ws[i, c, "train"].stats()), cell(r, "{:.2f}") + "x"]
             out["rows"].append(dict(config=c, impl=i, train_cpu=ws[i, c, "train"].stats(), vs_reference=r))
@@ -330,9 +381,13 @@ def main():
     ap.add_argument("--quick", action="store_true", help="3 rounds of short blocks")
     ap.add_argument("--ladder", action="store_true", help="the effect of each fusion step instead")
     ap.add_argument("--out", help="also write the results as JSON here")
+    ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, of: " + ", ".join(CONFIGS))
     args = ap.parse_args()
     if args.quick: args.repeats, args.min_time = 3, 0.3
     if args.worker: return worker(*args.worker, args.min_time)
+    args.configs = [c.strip() for c in args.configs.split(",") if c.strip()]
+    if not args.configs or any(c not in CONFIGS for c in args.configs):
+        ap.error(f"--configs must name some of {', '.join(CONFIGS)}, got {args.configs}")
     torch_ok = have_torch()
     header(args, torch_ok)
     out = main_ladder(args) if args.ladder else main_speed(args, torch_ok)

@@ -4,10 +4,12 @@
 
 # %% auto #0
 __all__ = ['TINY', 'content_weighting', 'allocation_weighting', 'link_and_directional', 'lstm_layer', 'parse_interface',
-           'memory_step', 'lstm_controller', 'dnc_step', 'fused_supported', 'fused_unroll', 'fast_unroll', 'register']
+           'memory_step', 'lstm_controller', 'dnc_step', 'fused_supported', 'fused_unroll', 'fast_unroll', 'register',
+           'training_flops']
 
 # %% ../nbs/45_fast.ipynb #c4a0e087
 import dataclasses
+import math
 import numpy as onp               # plain NumPy: inside a primitive nothing is recorded
 import threading
 import autograd.numpy as np
@@ -17,6 +19,40 @@ from .interface import Interface, interface_slices, _check_xi
 from .controller import (LSTMState, controller_input, clip_activation,
                                 clip_forward, feedforward_controller)
 from .access import MemoryState
+
+# %% ../nbs/45_fast.ipynb #d28b2a22
+_WORK = threading.local()   # per thread: name -> a flat work buffer, grown when needed
+
+
+def _scratch(name, shape, dtype):
+    """A work array of `shape` for a temporary that is used up at once (never returned,
+    never cached), from a buffer kept between calls (one set per thread): large fresh
+    arrays would otherwise be mapped from the system, page by page, at every call."""
+    bufs, n = _WORK.__dict__.setdefault("bufs", {}), math.prod(shape)
+    if name not in bufs or bufs[name].size < n or bufs[name].dtype != dtype:
+        bufs[name] = onp.empty(n, dtype)
+    return bufs[name][:n].reshape(shape)
+
+
+def _outer2(name, a0, b0, a1, b1, fresh=False):
+    """a0 b0ᵀ + a1 b1ᵀ for each batch entry (a0 (B, N), b0 or b1 (B, M), the others
+    the same or NumPy scalars) (B, N, M): in the work array `name`, or a new array if
+    `fresh`. From _BLAS_MIN numbers on, one BLAS product of inner size 2: a broadcast
+    ufunc makes the same numbers several times more slowly, one short row at a time.
+    Below, the broadcast, which costs less than the call."""
+    (B, N), M, dt = a0.shape, (b1 if b0.ndim == 0 else b0).shape[-1], a0.dtype
+    if B * N * M < _BLAS_MIN:                 # (a1 or b1 is an array, or else 1 or 0)
+        out = a0[:, :, None] * (b0 if b0.ndim == 0 else b0[:, None, :])
+        if a1.ndim == 0 and b1.ndim == 0: return out + a1 * b1 if a1 * b1 else out
+        return out + (a1 if a1.ndim == 0 else a1[:, :, None]) * (b1 if b1.ndim == 0
+                                                                 else b1[:, None, :])
+    A, Bt = _scratch(name + "a", (B, N, 2), dt), _scratch(name + "b", (B, 2, M), dt)
+    A[:, :, 0], A[:, :, 1], Bt[:, 0], Bt[:, 1] = a0, a1, b0, b1
+    out = onp.empty((B, N, M), dt) if fresh else _scratch(name, (B, N, M), dt)
+    return onp.matmul(A, Bt, out=out)
+
+
+_BLAS_MIN = 2 ** 15   # numbers in a0 b0ᵀ + a1 b1ᵀ from which one BLAS product pays
 
 # %% ../nbs/45_fast.ipynb #10f061b4
 def _content_fwd(M, k, beta, eps=NORM_EPS):
@@ -36,8 +72,10 @@ def _content_fwd(M, k, beta, eps=NORM_EPS):
     return e, (sq_M, sq_k, D, inv)
 
 # %% ../nbs/45_fast.ipynb #809712ef
-def _content_bwd(M, k, beta, c, cache, g_c):
-    "VJP of content weighting: (gradient of M, of k, of beta) from g_c (B,H,N)."
+def _content_bwd(M, k, beta, c, cache, g_c, extra=None):
+    """VJP of content weighting: (gradient of M, of k, of beta) from g_c (B,H,N). With
+    `extra` = (U (B,J,N), V (B,J,W)), Uᵀ V from elsewhere is added to the gradient of M
+    in the same product."""
     sq_M, sq_k, D, inv = cache
     g_D = g_c - onp.einsum("bhn,bhn->bh", g_c, c)[:, :, None]
     # g_z, through the softmax
@@ -49,11 +87,15 @@ def _content_bwd(M, k, beta, c, cache, g_c):
     # Σ_i g_D_i D_i = β g_β
     g_k -= (beta * g_beta / sq_k)[:, :, None] * k
     # one key: no sums over heads
-    if k.shape[1] == 1:
-        g_M, g_DD = g_dot[:, 0, :, None] * k, g_D[:, 0] * D[:, 0]
+    g_DD = g_D[:, 0] * D[:, 0] if k.shape[1] == 1 else onp.einsum("bhn,bhn->bn", g_D, D)
+    if extra is not None:
+        g_M = onp.matmul(onp.concatenate([g_dot, extra[0]], 1).transpose(0, 2, 1),
+                         onp.concatenate([k, extra[1]], 1))
+    elif k.shape[1] == 1:
+        zero = M.dtype.type(0)
+        g_M = _outer2("C", g_dot[:, 0], k[:, 0], zero, zero, fresh=True)
     else:
         g_M = onp.matmul(g_dot.transpose(0, 2, 1), k)
-        g_DD = onp.einsum("bhn,bhn->bn", g_D, D)
     g_M -= (g_DD / sq_M)[:, :, None] * M
     return g_M, g_k, g_beta
 
@@ -190,16 +232,16 @@ defvjp_argnums(allocation_weighting,
 # %% ../nbs/45_fast.ipynb #a9e4ea82
 def _link_fwd(L_prev, w_w, p_prev, w_r_prev):
     """Link update and directional weightings in plain NumPy -> (L (B,N,N), forward
-    (B,R,N), backward (B,R,N), and the factor 1 - w_i - w_j (B,N,N) for the
-    backward)."""
-    N = w_w.shape[-1]
-    K = (1 - w_w)[:, :, None] - w_w[:, None, :]        # 1 - w_i - w_j: one pass
-    L = K * L_prev
-    L += w_w[:, :, None] * p_prev[:, None, :]
-    # the diagonal (L is a fresh array)
-    L.reshape(-1, N * N)[:, ::N + 1] = 0.0
+    (B,R,N), backward (B,R,N))."""
+    N, dt = w_w.shape[-1], L_prev.dtype
+    K = _outer2("K", 1 - w_w, dt.type(1), dt.type(1), -w_w)    # 1 - w_i - w_j
+    K *= L_prev
+    # w_i p_j, straight into a fresh L, then + (1 - w_i - w_j) L'_ij
+    L = _outer2("O", w_w, p_prev, dt.type(0), dt.type(0), fresh=True)
+    L += K
+    L.reshape(-1, N * N)[:, ::N + 1] = 0.0             # the diagonal
     f, b = onp.matmul(w_r_prev, L.transpose(0, 2, 1)), onp.matmul(w_r_prev, L)
-    return L, f, b, K                                  # f = L w, b = Lᵀ w
+    return L, f, b                                     # f = L w, b = Lᵀ w
 
 # %% ../nbs/45_fast.ipynb #bbe5c596
 # (n, dtype) -> a read-only vector of n ones: row and column sums as products
@@ -213,25 +255,25 @@ def _ones(n, dtype):
     return _ONES[n, dtype]
 
 
-def _link_bwd(L_prev, w_w, p_prev, w_r_prev, L, g_L, g_f, g_b, K=None):
+def _link_bwd(L_prev, w_w, p_prev, w_r_prev, L, g_L, g_f, g_b):
     """VJP of `_link_fwd`: gradients of L_prev, w_w, p_prev, w_r_prev from those of L,
     forward, backward."""
-    N = w_w.shape[-1]
-    K = (1 - w_w)[:, :, None] - w_w[:, None, :] if K is None else K
+    N, dt = w_w.shape[-1], L.dtype
     G = onp.matmul(onp.concatenate([g_f, w_r_prev], 1).transpose(0, 2, 1),
                    onp.concatenate([w_r_prev, g_b], 1))   # both outer products at once
     G += g_L                                     # G: our own new array from here on
     g_wr = onp.matmul(g_f, L)
     g_wr += onp.matmul(g_b, L.transpose(0, 2, 1))
     G.reshape(-1, N * N)[:, ::N + 1] = 0.0       # through the mask
-    g_LL = G * L_prev
-    ones = _ones(N, G.dtype)
+    g_LL = onp.multiply(G, L_prev, out=_scratch("O", G.shape, dt))
+    ones = _ones(N, dt)
     g_w = onp.matmul(G, p_prev[:, :, None])[:, :, 0]
     g_w -= g_LL @ ones                           # row sums
     g_w -= ones @ g_LL                           # column sums
     g_p = onp.matmul(w_w[:, None, :], G)[:, 0]
-    # K ∘ G, in place in G (done with it)
-    return onp.multiply(K, G, out=G), g_w, g_p, g_wr
+    # (1 - w_i - w_j) ∘ G, in place in G (done with it)
+    G *= _outer2("K", 1 - w_w, dt.type(1), dt.type(1), -w_w)
+    return G, g_w, g_p, g_wr
 
 # %% ../nbs/45_fast.ipynb #0878a033
 @primitive
@@ -261,28 +303,37 @@ def _sig(z, out=None):
     return y
 
 
+def _lstm_cell(z, s_prev):
+    """The gates, state and output of an LSTM layer from its pre-activations z (B, 4H),
+    computed in place in z -> ((h, s, i, f, o), cache (candidate, tanh s, gates (B,
+    3H))), each (B, H)."""
+    H = s_prev.shape[-1]
+    ifo = _sig(z[:, :3 * H], out=z[:, :3 * H])                # in place, in z
+    g = onp.tanh(z[:, 3 * H:], out=z[:, 3 * H:])
+    i, f, o = ifo[:, :H], ifo[:, H:2 * H], ifo[:, 2 * H:]
+    s = f * s_prev
+    s += i * g
+    t = onp.tanh(s)
+    return (o * t, s, i, f, o), (g, t, ifo)
+
+
 def _lstm_fwd(W, b, chi, h_prev, s_prev, h_below):
     """One LSTM layer in plain NumPy -> ((h, s, i, f, o), cache (stacked input,
     candidate, tanh s, gates (B, 3H))), each (B, H)."""
-    H = h_prev.shape[-1]
     x = onp.concatenate([chi, h_prev] if h_below is None else [chi, h_prev, h_below],
                         axis=-1)
     z = x @ W
     z += b
-    ifo = _sig(z[:, :3 * H], out=z[:, :3 * H])                # in place, in z
-    g = onp.tanh(z[:, 3 * H:], out=z[:, 3 * H:])
-    i, f, o = ifo[:, :H], ifo[:, H:2 * H], ifo[:, 2 * H:]
-    s = f * s_prev + i * g
-    t = onp.tanh(s)
-    return (o * t, s, i, f, o), (x, g, t, ifo)
+    outs, cache = _lstm_cell(z, s_prev)
+    return outs, (x, *cache)
 
 # %% ../nbs/45_fast.ipynb #b28da27e
 def _lstm_bwd_z(s_prev, outs, cache, grads):
     """The gradient of the pre-activations z (B, 4H) and of s_prev (B, H), from the
-    gradients of (h, s, i, f, o); those of the gates i, f, o may be None (none reach
-    them), which skips adding zeros."""
+    gradients of (h, s, i, f, o) and the cache of `_lstm_cell`; those of the gates i, f,
+    o may be None (none reach them), which skips adding zeros."""
     h, s, i, f, o = outs
-    x, g, t, ifo = cache
+    g, t, ifo = cache
     g_h, g_s, g_i, g_f, g_o = grads
     H = g.shape[-1]
     g_s = g_s + g_h * o * (1 - t * t)
@@ -301,7 +352,7 @@ def _lstm_bwd_z(s_prev, outs, cache, grads):
 def _lstm_bwd(W, s_prev, outs, cache, grads):
     """VJP of `_lstm_fwd`: (g_W, g_b, g_x for the stacked input, g_s_prev) from the
     gradients of (h, s, i, f, o)."""
-    g_z, g_sp = _lstm_bwd_z(s_prev, outs, cache, grads)
+    g_z, g_sp = _lstm_bwd_z(s_prev, outs, cache[1:], grads)
     return cache[0].T @ g_z, g_z.sum(0), g_z @ W.T, g_sp
 
 # %% ../nbs/45_fast.ipynb #33b8730e
@@ -423,17 +474,17 @@ def _mem_fwd(M0, u0, ww0, p0, L0, wr0, k_r, b_r, k_w, b_w, e, v, f, g_a, g_w, pi
     c_w, cwc = _content_fwd(M0, k_w[:, None], b_w[:, None])
     mix = g_a[:, None] * a + (1 - g_a[:, None]) * c_w[:, 0]
     ww = g_w[:, None] * mix
-    keep = onp.multiply(ww[:, :, None], e[:, None, :])
-    onp.subtract(1, keep, out=keep)
+    one = M0.dtype.type(1)                                 # 1 - w_n e_w, then + w_n v_w
+    keep = _outer2("E", -ww, e, one, one, fresh=True)
     M = M0 * keep
-    M += ww[:, :, None] * v[:, None, :]
-    L, fwd, bwd, K = _link_fwd(L0, ww, p0, wr0)
+    M += _outer2("E", ww, v, 0 * one, 0 * one)
+    L, fwd, bwd = _link_fwd(L0, ww, p0, wr0)
     s_w = ww.sum(-1, keepdims=True)
     c_r, crc = _content_fwd(M, k_r, b_r)
     Y = onp.stack([bwd, c_r, fwd], axis=2)                 # (B, R, 3, N), in π's order
     wr = onp.matmul(pi[:, :, None, :], Y)[:, :, 0]         # π_1 b + π_2 c + π_3 f
     outs = (onp.matmul(wr, M), M, u, ww, (1 - s_w) * p0 + ww, L, wr)
-    return outs, (T, psi, u1, a, ac, c_w, cwc, mix, keep, Y, s_w, crc, K)
+    return outs, (T, psi, u1, a, ac, c_w, cwc, mix, keep, Y, s_w, crc)
 
 # %% ../nbs/45_fast.ipynb #e9d51f90
 def _mem_bwd_read(args, outs, cache, grads):
@@ -441,17 +492,18 @@ def _mem_bwd_read(args, outs, cache, grads):
     w^w, p', L', w^r', k_r, β_r, π."""
     M0, u0, ww0, p0, L0, wr0, k_r, b_r, k_w, b_w, e, v, f, g_a, g_w, pi = args
     r, M, u, ww, p, L, wr = outs
-    Y, s_w, crc, K = cache[9:]
+    Y, s_w, crc = cache[9:]
     g_r, g_M, g_u, g_ww, g_p, g_L, g_wr = grads
     g_wr = g_wr + onp.matmul(g_r, M.transpose(0, 2, 1))
-    g_M = g_M + onp.matmul(wr.transpose(0, 2, 1), g_r)
     g_pi = onp.matmul(Y, g_wr[..., None])[..., 0]                # (B, R, 3)
-    g_Mc, g_kr, g_br = _content_bwd(M, k_r, b_r, Y[:, :, 1], crc, pi[..., 1:2] * g_wr)
+    # the read's (w^r)ᵀ r̄ joins the content weighting's product for M̄
+    g_Mc, g_kr, g_br = _content_bwd(M, k_r, b_r, Y[:, :, 1], crc, pi[..., 1:2] * g_wr,
+                                    extra=(wr, g_r))
     g_L0, g_wwl, g_p0l, g_wr0 = _link_bwd(L0, ww, p0, wr0, L, g_L, pi[..., 2:3] * g_wr,
-                                          pi[..., 0:1] * g_wr, K)
+                                          pi[..., 0:1] * g_wr)
     g_ww = g_ww + g_p - onp.einsum("bn,bn->b", g_p, p0)[:, None] + g_wwl
-    g_M += g_Mc
-    return g_M, g_ww, (1 - s_w) * g_p + g_p0l, g_L0, g_wr0, g_kr, g_br, g_pi
+    g_Mc += g_M                                         # a fresh array: add in place
+    return g_Mc, g_ww, (1 - s_w) * g_p + g_p0l, g_L0, g_wr0, g_kr, g_br, g_pi
 
 # %% ../nbs/45_fast.ipynb #574edec3
 def _prod_without(T, psi):
@@ -576,14 +628,20 @@ def _unroll_fwd(inputs, h0, s0, M0, u0, ww0, p0, L0, wr0, r0, *weights, R, W, cl
     W_y, W_xi, W_r = weights[2 * nl:]
     h, s = list(h0.transpose(1, 0, 2)), list(s0.transpose(1, 0, 2))
     mem, r = (M0, u0, ww0, p0, L0, wr0), r0
+    # the inputs' share of every layer's pre-activations, all steps at once: (T, B, 4H)
+    x_tb = onp.ascontiguousarray(inputs.transpose(1, 0, 2)).reshape(T * B, X)
+    z_in = [(x_tb @ weights[2 * l][:X] + weights[2 * l + 1]).reshape(T, B, -1)
+            for l in range(nl)]
     tape, hs, rs = [], [], []
     for t in range(T):
-        chi = onp.concatenate([inputs[:, t], r.reshape(B, R * W)], axis=-1)
         below, layers = None, []
-        for l in range(nl):
-            outs, cache = _lstm_fwd(weights[2 * l], weights[2 * l + 1], chi, h[l], s[l],
-                                    below)
-            layers.append((s[l], outs, cache))
+        for l in range(nl):           # what depends on step t-1: [r_{t-1}; h'; h_below]
+            parts = [r.reshape(B, R * W), h[l]] + ([] if below is None else [below])
+            x_rec = onp.concatenate(parts, axis=-1)
+            z = x_rec @ weights[2 * l][X:]
+            z += z_in[l][t]
+            outs, cache = _lstm_cell(z, s[l])
+            layers.append((s[l], x_rec, outs, cache))
             h[l], s[l], below = outs[0], outs[1], outs[0]
         h_all = onp.concatenate(h, axis=-1)
         iface = _parse_fwd(h_all @ W_xi, R, W)
@@ -595,17 +653,19 @@ def _unroll_fwd(inputs, h0, s0, M0, u0, ww0, p0, L0, wr0, r0, *weights, R, W, cl
     # (T, B, L*H), (T, B, R*W): outputs in 2 products
     hs, rs = onp.stack(hs), onp.stack(rs)
     ys = (hs @ W_y + rs @ W_r).transpose(1, 0, 2)
-    return (ys, onp.stack(h, 1), onp.stack(s, 1), *mem, r), (tape, hs, rs)
+    return (ys, onp.stack(h, 1), onp.stack(s, 1), *mem, r), (tape, hs, rs, x_tb)
 
 # %% ../nbs/45_fast.ipynb #a0d434dd
-def _lstm_layers_bwd(weights, layers, g_hall, g_h, g_s, clip, g_zs):
+def _lstm_layers_bwd(WT, layers, g_hall, g_h, g_s, clip, g_zs):
     """Backward through the LSTM layers of one step, top to bottom; updates g_h, g_s
     (carried to t-1), appends each layer's gradient of z to `g_zs[l]` (the weight
-    gradients are summed over time afterwards); returns g_chi."""
+    gradients and the inputs' gradient are taken afterwards, for all steps at once);
+    returns the gradient reaching r_{t-1}. WT[l]: the rows of layer l's W that multiply
+    [r_{t-1}; h'; h_below], transposed and contiguous."""
     nl, H = len(layers), g_h[0].shape[-1]
-    g_chi, g_above = 0.0, 0.0
+    g_r, g_above = 0.0, 0.0
     for l in range(nl - 1, -1, -1):
-        s_prev, outs, cache = layers[l]
+        s_prev, x_rec, outs, cache = layers[l]
         # everything reaching h^l_t
         g = g_hall[:, l * H:(l + 1) * H] + g_h[l]
         if l < nl - 1: g += g_above
@@ -615,41 +675,30 @@ def _lstm_layers_bwd(weights, layers, g_hall, g_h, g_s, clip, g_zs):
         g_z, g_s[l] = _lstm_bwd_z(s_prev, outs, cache,           # no gradient reaches
                                   (g, g_s[l], None, None, None))  # the gates themselves
         g_zs[l].append(g_z)
-        g_x = g_z @ weights[2 * l].T
-        X = g_x.shape[-1] - H - (H if l > 0 else 0)
-        g_chi, g_h[l], g_above = g_chi + g_x[:, :X], g_x[:, X:X + H], g_x[:, X + H:]
-    return g_chi
+        g_x = g_z @ WT[l]
+        RW = g_x.shape[-1] - H - (H if l > 0 else 0)
+        g_r, g_h[l], g_above = g_r + g_x[:, :RW], g_x[:, RW:RW + H], g_x[:, RW + H:]
+    return g_r
 
 # %% ../nbs/45_fast.ipynb #9e5b94b3
-_WORK = threading.local()   # per thread: name -> a flat work buffer, grown when needed
-
-
-def _scratch(name, shape, dtype):
-    """A work array of `shape` for a temporary that is used up at once (never returned,
-    never cached), from a buffer kept between calls (one set per thread): the stacked
-    sequences below are hundreds of kB each, which the C allocator may otherwise map
-    fresh from the system, page by page, at every training step."""
-    bufs, n = _WORK.__dict__.setdefault("bufs", {}), int(onp.prod(shape))
-    if name not in bufs or bufs[name].size < n or bufs[name].dtype != dtype:
-        bufs[name] = onp.empty(n, dtype)
-    return bufs[name][:n].reshape(shape)
-
-
 def _stack_rows(name, arrays):
     "onp.concatenate(arrays) (each (B, n)) into the work array `name`."
     shape = (sum(len(a) for a in arrays), arrays[0].shape[-1])
     return onp.concatenate(arrays, out=_scratch(name, shape, arrays[0].dtype))
 
 
-def _unroll_bwd(args, tape, g, R, W, clip):
+def _unroll_bwd(args, tape, g, R, W, clip, inputs_grad=True):
     """Backpropagation through time over the tape: the gradients of all the inputs of
-    `_unroll_fwd`, in order."""
-    (tape, hs, rs), inputs, weights = tape, args[0], args[10:]
+    `_unroll_fwd`, in order (that of the inputs only if `inputs_grad`, else None)."""
+    (tape, hs, rs, x_tb), inputs, weights = tape, args[0], args[10:]
     (B, T, X), nl = inputs.shape, (len(weights) - 3) // 2
     W_y, W_xi, W_r = weights[2 * nl:]
+    # the weights the loop multiplies by from the right, transposed once, contiguous
+    WT = [onp.ascontiguousarray(weights[2 * l][X:].T) for l in range(nl)]
+    W_xiT = onp.ascontiguousarray(W_xi.T)
     g_ys, g_hf, g_sf, *g_mem, g_r = g
     g_h, g_s = list(g_hf.transpose(1, 0, 2)), list(g_sf.transpose(1, 0, 2))
-    g_in, g_zs, g_xis = onp.zeros_like(inputs), [[] for _ in range(nl)], []
+    g_zs, g_xis = [[] for _ in range(nl)], []
     g_yt = g_ys.transpose(1, 0, 2)                                     # (T, B, Y)
     g_rs = (g_yt @ W_r.T).reshape(T, B, R, W)      # what the outputs send back,
     g_hy = g_yt @ W_y.T                            # all steps at once
@@ -659,19 +708,24 @@ def _unroll_bwd(args, tape, g, R, W, clip):
         mg = _mem_bwd(margs, mouts, mcache, (g_r, *g_mem))
         g_mem, g_xi = mg[:6], _parse_bwd(iface, mg[6:], R, W)
         g_xis.append(g_xi)
-        g_hall = g_hy[t] + g_xi @ W_xi.T
-        g_chi = _lstm_layers_bwd(weights, layers, g_hall, g_h, g_s, clip, g_zs)
-        g_in[:, t], g_r = g_chi[:, :X], g_chi[:, X:].reshape(B, R, W)
+        g_hall = g_hy[t] + g_xi @ W_xiT
+        g_r = _lstm_layers_bwd(WT, layers, g_hall, g_h, g_s, clip, g_zs)
+        g_r = g_r.reshape(B, R, W)
     # (T, B, n) -> (T B, n)
     flat = lambda a: a.reshape(-1, a.shape[-1])
-    grads = []
+    grads, g_in = [], onp.zeros((T * B, X), inputs.dtype) if inputs_grad else None
     # weight gradients: sums over time, one product each
     for l in range(nl):
-        x_l = _stack_rows("x", [tp[0][l][2][0] for tp in tape])
+        x_rec = _stack_rows("x", [tp[0][l][1] for tp in tape])
         g_z = _stack_rows("g_z", g_zs[l][::-1])
-        grads += [x_l.T @ g_z, g_z.sum(0)]
+        g_W = onp.empty_like(weights[2 * l])
+        onp.matmul(x_tb.T, g_z, out=g_W[:X])
+        onp.matmul(x_rec.T, g_z, out=g_W[X:])
+        grads += [g_W, g_z.sum(0)]
+        if inputs_grad: g_in += g_z @ weights[2 * l][:X].T
     grads += [flat(hs).T @ flat(g_yt), flat(hs).T @ _stack_rows("g_xi", g_xis[::-1]),
               flat(rs).T @ flat(g_yt)]
+    if inputs_grad: g_in = g_in.reshape(T, B, X).transpose(1, 0, 2)
     return (g_in, onp.stack(g_h, 1), onp.stack(g_s, 1), *g_mem, g_r, *grads)
 
 # %% ../nbs/45_fast.ipynb #0f8fe805
@@ -684,7 +738,8 @@ def _unroll_vjp(argnums, ans, args, kwargs):
     tape = _recall("unroll", ans, lambda: _unroll_fwd(*args, **kwargs))
     # a float64 loss of float32 outputs: the incoming gradient in the outputs' dtype
     as_fwd = lambda g: tuple(onp.asarray(g_i, dtype=a.dtype) for g_i, a in zip(g, ans))
-    return lambda g: _pick(_unroll_bwd(args, tape, as_fwd(g), **kwargs), argnums)
+    return lambda g: _pick(_unroll_bwd(args, tape, as_fwd(g), **kwargs,
+                                       inputs_grad=0 in argnums), argnums)
 
 
 defvjp_argnums(_unroll_p, _unroll_vjp)
@@ -744,3 +799,24 @@ def register(step_impls, sequence_impls, initial_state):
     _MODEL.update(reference=step_impls["reference"], initial_state=initial_state)
     step_impls["fast"] = step_impls["fast-step"] = dnc_step
     sequence_impls["fast"] = (fused_supported, fused_unroll)
+
+# %% ../nbs/45_fast.ipynb #b0d9c2db
+def training_flops(config, batch_size, steps):
+    """The arithmetic of one training step (forward and backward over `steps` time
+    steps of `batch_size` sequences) by part, in FLOPs (a multiply-add counts 2); the
+    backward pass counted as twice the forward pass. -> dict part -> FLOPs."""
+    c, B = config, batch_size
+    X, Y, H, L = c.input_size, c.output_size, c.hidden_size, c.num_layers
+    N, W, R = c.memory_size, c.word_size, c.num_reads
+    if c.controller == "lstm":     # layer l reads [x; r; h'; h_below], makes 4 gates
+        widths = [(X + R * W + H + (H if l else 0)) * 4 * H for l in range(L)]
+    else:                          # feed-forward: X + RW -> H, then H -> H
+        widths = [(X + R * W if l == 0 else H) * H for l in range(L)]
+    fwd = {"controller": 2 * B * sum(widths),
+           "interface": 2 * B * H * L * c.interface_size,
+           "output": 2 * B * (H * L + R * W) * Y,
+           "content addressing": 2 * B * N * W * (R + 1) + 4 * B * N * W,
+           "write and read": 4 * B * N * W + 2 * B * R * N * W,
+           "link matrix": 5 * B * N * N + 4 * B * R * N * N,
+           "allocation and the rest": 30 * B * N + 10 * B * R * N}
+    return {k: 3 * steps * v for k, v in fwd.items()}

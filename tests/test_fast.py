@@ -391,3 +391,54 @@ def test_fast_does_not_import_the_model():
     assert not any(m.split(".")[-1] == "model" for m in imports(fast)), imports(fast)
     assert any(m.split(".")[-1] == "fast" for m in imports(model))
     assert fast._MODEL["reference"] is model.dnc_step and fast._MODEL["initial_state"] is model.initial_state
+
+
+# ---------------------------------------------------------------- the paper's head count and word size, deep LSTM
+PAPER_HEADS = dict(input_size=7, output_size=6, hidden_size=12, memory_size=16, word_size=50, num_reads=5)
+
+
+@pytest.mark.parametrize("layers", [1, 3])
+def test_fused_unroll_paper_heads_word_size_and_layers(layers):
+    """R = 5 read heads and W = 50 (the paper's graph tasks), one and three LSTM layers: the fused sequence against the
+    chapters' code (outputs, final link, gradients w.r.t. every parameter and the inputs, with an active gradient clip),
+    and without the clip (which changes the backward pass only) against central differences along a random direction
+    in all the parameters at once (the full Jacobian is large)."""
+    cfg = DNCConfig(**PAPER_HEADS, num_layers=layers, controller_grad_clip=0.5, **REF)
+    p, x = init_params(cfg, 5), rng.standard_normal((2, 5, cfg.input_size))
+    P = rng.standard_normal((2, 5, cfg.output_size))
+    def loss(unroll):
+        def f(p, x):
+            y, st = unroll(p, x, cfg)
+            return anp.sum(P * y) + anp.sum(st.memory.link) + anp.sum(st.read_vectors ** 2)
+        return f
+    onp.testing.assert_allclose(fast.fused_unroll(p, x, cfg)[0], model._unroll(p, x, cfg)[0], atol=1e-10)
+    ga, gb = grad(loss(fast.fused_unroll), (0, 1))(p, x), grad(loss(model._unroll), (0, 1))(p, x)
+    for k in p:
+        onp.testing.assert_allclose(ga[0][k], gb[0][k], rtol=1e-9, atol=1e-10, err_msg=k)
+    onp.testing.assert_allclose(ga[1], gb[1], rtol=1e-9, atol=1e-10)
+    cfg = dataclasses.replace(cfg, controller_grad_clip=None)
+    g = grad(loss(fast.fused_unroll))(p, x)
+    V = {k: rng.standard_normal(v.shape) for k, v in p.items()}
+    shifted = lambda e: loss(fast.fused_unroll)({k: p[k] + e * V[k] for k in p}, x)
+    eps = 1e-6
+    numeric = (shifted(eps) - shifted(-eps)) / (2 * eps)
+    analytic = sum(float(onp.sum(g[k] * V[k])) for k in p)
+    assert abs(numeric - analytic) <= 1e-5 * max(1.0, abs(analytic)), (numeric, analytic)
+
+
+def test_float32_paper_heads_word_size_and_layers():
+    "The same machine in float32 (two layers): within float32 tolerance of the float64 reference, every array float32."
+    c32 = DNCConfig(**PAPER_HEADS, num_layers=2, **F32)
+    c64 = DNCConfig(**PAPER_HEADS, num_layers=2, **REF)
+    p32 = init_params(c32, 1)
+    p64 = {k: v.astype(onp.float64) for k, v in p32.items()}
+    x = rng.standard_normal((3, 4, c32.input_size)).astype(onp.float32)
+    leaves = [a.astype(onp.float32) for a in _random_state(3, c32)]
+    st = lambda ls, dt: model.DNCState(controller.LSTMState(*[a.astype(dt) for a in ls[:2]]),
+                                       access.MemoryState(*[a.astype(dt) for a in ls[2:8]]), ls[8].astype(dt))
+    f = lambda unroll, c, dt: lambda p: anp.sum(unroll(p, x.astype(dt), c, st(leaves, dt))[0] ** 2)
+    _close32(fast.fused_unroll(p32, x, c32, st(leaves, onp.float32))[0],
+             model._unroll(p64, x.astype(onp.float64), c64, st(leaves, onp.float64))[0], "outputs")
+    g32 = grad(f(fast.fused_unroll, c32, onp.float32))(p32)
+    g64 = grad(f(model._unroll, c64, onp.float64))(p64)
+    for k in p32: _close32(g32[k], g64[k], f"gradient of {k}")
