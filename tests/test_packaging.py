@@ -49,7 +49,7 @@ def test_wheel_installs_alone_and_imports(wheel, tmp_path):
     mods = sorted(p.stem for p in (ROOT / "dnc_lit").glob("*.py") if p.stem != "__init__")
     code = ("import importlib, importlib.util, dnc_lit\n"
             f"for m in {mods!r}: importlib.import_module('dnc_lit.' + m)\n"
-            "extra = [m for m in ('matplotlib', 'tqdm', 'nbdev', 'pytest') if importlib.util.find_spec(m)]\n"
+            "extra = [m for m in ('matplotlib', 'tqdm', 'nbdev', 'pytest', 'distributed', 'sklearn') if importlib.util.find_spec(m)]\n"
             "assert not extra, extra\n"
             "print(dnc_lit.__version__)")
     r = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=tmp_path)
