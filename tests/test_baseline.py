@@ -3,7 +3,7 @@ against autograd through the controller chapter's equations and against central
 differences, float32 against float64, the parameter count, training through `train`
 (resume, the network recorded in the checkpoint, evaluate) and through the command line
 (`--model lstm`), and DNC checkpoints unchanged by the network registry."""
-import dataclasses, json, os, subprocess, sys
+import dataclasses, json
 import numpy as onp
 import pytest
 from autograd import grad
@@ -22,24 +22,9 @@ from dnc_lit.train import (train, evaluate, loss_grad_outputs, config_from_json,
                            config_to_json, network_name, build_model, NETWORKS)
 from helpers import check_grad
 from test_babi_cli import write_archive
+from test_cli import dnc_lit, assert_one_line_error     # the command line's own helpers
 
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-ENV.pop("DNC_LIT_DEBUG", None)
 COPY = dict(batch_size=4, num_bits=3, min_length=1, max_length=3)
-
-
-def dnc_lit(*args, cwd=None):
-    r = subprocess.run([sys.executable, "-m", "dnc_lit", *map(str, args)],
-                       capture_output=True, text=True, env=ENV, cwd=cwd, timeout=300)
-    return r.returncode, r.stdout, r.stderr
-
-
-def assert_one_line_error(code, out, err, *words):
-    assert code not in (0, None), (code, out, err)
-    assert "Traceback" not in err, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("dnc-lit"), err
-    for w in words: assert w in lines[0], (w, lines[0])
 
 
 def probe(params, x, config, P, Q, state=None):
