@@ -397,19 +397,31 @@ def split_validation(stories, fraction=0.1, seed=0):
     return train, valid
 
 # %% ../nbs/70_babi.ipynb #57706e49
-def babi_sampler(stories, lexicon):
+def babi_sampler(stories, lexicon, length_groups=1):
     """A sampler for dnc_lit.train.train over `stories` (a list, or a dict task -> list,
     pooled: no task id): sample(rng, batch_size=1) -> BabiBatch of stories drawn
-    uniformly at random with replacement from the numpy Generator `rng`."""
+    uniformly at random with replacement from the numpy Generator `rng`. With
+    `length_groups` k > 1, k·B stories are drawn, sorted by length and cut into k runs
+    of B, and one run, chosen uniformly and shuffled, is the batch: each place is still
+    a uniform draw, but the batch holds stories of similar length, little padding."""
     pool = pooled(stories)
     if not pool: raise ValueError("babi_sampler needs at least one story")
+    if isinstance(length_groups, bool) or not isinstance(length_groups, int) \
+            or length_groups < 1:
+        raise ValueError("length_groups must be an integer >= 1, got "
+                         f"{length_groups!r}")
     lexicon.encode(sorted({w for s in pool for w in story_words(s)}))
+    lengths = onp.array([len(story_words(s)) for s in pool])
     def sample(rng, batch_size=1):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
                 or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        return babi_batch([pool[i] for i in rng.integers(len(pool), size=batch_size)],
-                          lexicon)
+        drawn = rng.integers(len(pool), size=batch_size * length_groups)
+        if length_groups > 1:
+            drawn = drawn[onp.argsort(lengths[drawn], kind="stable")]
+            g = int(rng.integers(length_groups))
+            drawn = rng.permutation(drawn[g * batch_size:(g + 1) * batch_size])
+        return babi_batch([pool[i] for i in drawn], lexicon)
     return sample
 
 # %% ../nbs/70_babi.ipynb #0ed31111

@@ -592,13 +592,22 @@ def _graph_settings(a):
     config = model_config(a, graphs.INPUT_SIZE, graphs.OUTPUT_SIZE, GRAPH_DEFAULTS)
     key = a.task.replace("-", "_")
     cur = Curriculum(key, evaluate_every=a.evaluate_every,
-                     eval_sequences=a.eval_sequences)
+                     eval_sequences=a.eval_sequences,
+                     confirm_sequences=a.confirm_sequences)
     opt = a.optimiser or "adam"
     return (config, {"batch_size": a.batch_size or GRAPH_BATCH[a.task]}, opt,
             a.lr or _LR[opt], a.max_grad_norm or 50.0, 0 if a.seed is None else a.seed,
             a.steps or GRAPH_DEFAULTS["steps"], cur)
 
 # %% ../nbs/62_curriculum.ipynb #2621ba29
+def _count(text):
+    "argparse type: an integer >= 0."
+    try: v = int(text)
+    except ValueError: v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return v
+
 def _saved_curriculum(a, ck):
     "The Curriculum of a graph checkpoint, checked against the options given."
     cur = Curriculum.from_json(ck.metadata.get("curriculum"))
@@ -608,6 +617,8 @@ def _saved_curriculum(a, ck):
             raise ValueError(f"--{k.replace('_', '-')} {given} differs from the "
                              f"checkpoint's {getattr(cur, k)} (a resumed run keeps its "
                              "settings)")
+    if a.confirm_sequences is not None:               # may change: the pass rule
+        cur = dataclasses.replace(cur, confirm_sequences=a.confirm_sequences)
     return cur
 
 class GraphFamily:
@@ -876,6 +887,10 @@ def _graph_options(sub, parsers):
                         "inference 100; shortest-path 2000)")
     g.add_argument("--eval-sequences", type=_positive_int, metavar="N",
                    help="fresh sequences per evaluation (100; shortest-path 50)")
+    g.add_argument("--confirm-sequences", type=_count, metavar="N",
+                   help="further fresh sequences that confirm a pass (traversal, "
+                        "inference 1000; shortest-path 200; 0: none; may change on "
+                        "resume)")
     e = parsers["evaluate"]
     e.add_argument("--graph", metavar="FILE.csv|london|family",
                    help="graph tasks: ask questions about this named graph")
@@ -1039,10 +1054,12 @@ def _babi_train(self, a, argv):
     data, train_s, _, lexicon = _babi_data(a.data, a.version or "en-10k", seed)
     config, task_args, opt, lr, clip, steps = _babi_settings(a, lexicon)
     out = Path(a.out or "babi.npz")
-    meta = {"task": "babi", "command": _command(argv), **_babi_meta(
-        data, lexicon, {"fraction": BABI_VALIDATION, "seed": seed})}
+    groups = a.length_groups or 1
+    meta = {"task": "babi", "command": _command(argv), "length_groups": groups,
+            **_babi_meta(data, lexicon, {"fraction": BABI_VALIDATION, "seed": seed})}
     run = _run(a, out, lambda: _trainer(a)(
-        config, babi.babi_sampler(train_s, lexicon), steps, task_args, optimiser=opt,
+        config, babi.babi_sampler(train_s, lexicon, groups), steps, task_args,
+        optimiser=opt,
         lr=lr, seed=seed, max_grad_norm=clip, checkpoint=out, metadata=meta,
         log_every=_log_every(a), **common))
     return _report(run, out, "question_errors", "share of questions wrong")
@@ -1064,9 +1081,11 @@ def _babi_resume(a, argv, common):
     data, train_s, _, lexicon = _babi_data(path, meta["version"], v["seed"],
                                            v["fraction"])
     _same_lexicon(lexicon, meta, path, a.resume)
-    keep = {**_babi_meta(data, lexicon, v), **_resume_metadata(ck, argv)}
+    groups = a.length_groups or meta.get("length_groups", 1)
+    keep = {**_babi_meta(data, lexicon, v), **_resume_metadata(ck, argv),
+            "length_groups": groups}
     run = _run(a, out, lambda: _trainer(a)(
-        _with_memory(a, config), babi.babi_sampler(train_s, lexicon), steps,
+        _with_memory(a, config), babi.babi_sampler(train_s, lexicon, groups), steps,
         resume=ck, checkpoint=out,
         metadata=keep, log_every=_log_every(a, ck), **common))
     return _report(run, out, "question_errors", "share of questions wrong")
@@ -1200,6 +1219,10 @@ def _babi_options(sub, parsers):
                    help="the bAbI archive tasks_1-20_v1-2.tar.gz or its folder")
     g.add_argument("--version", choices=("en-10k", "en"),
                    help="the stories: en-10k (default, as the paper) or en")
+    g.add_argument("--length-groups", type=_positive_int, metavar="K",
+                   help="batch stories of similar length: sort K batches' worth of "
+                   "uniform draws by length, train on one (default 1: plain draws; "
+                   "may change on resume)")
     e = parsers["evaluate"]
     e.add_argument("--data", metavar="PATH",
                    help="bAbI: the data (default: where the run was trained)")
@@ -1209,14 +1232,14 @@ def _babi_options(sub, parsers):
 
 def _babi_only(a, names, what):
     "The options among `names` given in `a`, refused unless `what` is babi."
-    given = [f"--{k}" for k in names if getattr(a, k) is not None]
+    given = [f"--{k.replace('_', '-')}" for k in names if getattr(a, k) is not None]
     if given and what != "babi":
         raise ValueError(f"{' and '.join(given)}: for babi, not {what}")
 
 # %% ../nbs/70_babi.ipynb #fd4f2d23
 def _train_checked(a, argv=None):
-    "`dnc-lit train`, refusing --data and --version for tasks other than babi."
-    _babi_only(a, ("data", "version"), task_name(a.task))
+    "`dnc-lit train`, refusing bAbI's options for tasks other than babi."
+    _babi_only(a, ("data", "version", "length_groups"), task_name(a.task))
     return cmd_train(a, argv)
 
 def _evaluate_checked(a, argv=None):

@@ -89,7 +89,8 @@ def copy_solved(model, params, batch):
 class CurriculumTask(NamedTuple):
     """What a curriculum needs to know about a task: its sampler, objective and solved
     test, its lessons, the completion threshold, the replay share, and how often and on
-    how many fresh sequences the current lesson is evaluated."""
+    how many fresh sequences the current lesson is evaluated, and on how many more a
+    pass is confirmed (0: none)."""
     sampler: Callable
     objective: Objective
     solved: Callable
@@ -98,17 +99,18 @@ class CurriculumTask(NamedTuple):
     replay: float
     evaluate_every: int
     eval_sequences: int
+    confirm_sequences: int = 0
 
 COPY_LESSONS = [{"min_length": 1, "max_length": L} for L in range(1, 9)]   # ours
 
 CURRICULUM_TASKS = {
     "traversal": CurriculumTask(traversal_task, GRAPH_OBJECTIVE, modal_solved,
-                                TRAVERSAL_LESSONS, 0.9, 0.1, 100, 100),
+                                TRAVERSAL_LESSONS, 0.9, 0.1, 100, 100, 1000),
     "inference": CurriculumTask(inference_task, GRAPH_OBJECTIVE, modal_solved,
-                                INFERENCE_LESSONS, 0.9, 0.1, 100, 100),
+                                INFERENCE_LESSONS, 0.9, 0.1, 100, 100, 1000),
     "shortest_path": CurriculumTask(shortest_path_task, SHORTEST_PATH_OBJECTIVE,
                                     path_solved, SHORTEST_PATH_LESSONS, 0.8, 0.0, 2000,
-                                    50),
+                                    50, 200),
     "copy": CurriculumTask(copy_task, Objective(), copy_solved, COPY_LESSONS, 0.9, 0.1,
                            100, 100),
 }
@@ -119,20 +121,24 @@ class Curriculum:
     """The paper's curriculum (Methods, Curriculum learning) as a `train` hook: lessons
     in a line, a `replay` share of each batch from earlier lessons, an evaluation of the
     current lesson on `eval_sequences` fresh sequences every `evaluate_every` steps, and
-    the next lesson once a share `threshold` is solved. None: the task's setting."""
+    the next lesson once a share `threshold` is solved, on those and, if
+    `confirm_sequences` > 0, on that many more. None: the task's setting."""
     task: str
     lessons: Optional[list] = None
     threshold: Optional[float] = None
     replay: Optional[float] = None
     evaluate_every: Optional[int] = None
     eval_sequences: Optional[int] = None
+    confirm_sequences: Optional[int] = None
+    resume_may_change = ("confirm_sequences",)   # the pass rule from here on
 
     def __post_init__(self):
         if self.task not in CURRICULUM_TASKS:
             raise ValueError(f"task must be one of {', '.join(CURRICULUM_TASKS)}, "
                              f"got {self.task!r}")
         spec = CURRICULUM_TASKS[self.task]
-        for f in ("lessons", "threshold", "replay", "evaluate_every", "eval_sequences"):
+        for f in ("lessons", "threshold", "replay", "evaluate_every", "eval_sequences",
+                  "confirm_sequences"):
             if getattr(self, f) is None: object.__setattr__(self, f, getattr(spec, f))
         object.__setattr__(self, "lessons", json.loads(json.dumps(list(self.lessons))))
         _check_curriculum(self)
@@ -150,6 +156,9 @@ def _check_curriculum(c):
         v = getattr(c, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    v = c.confirm_sequences
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError(f"confirm_sequences must be an integer >= 0, got {v!r}")
 
 # %% ../nbs/62_curriculum.ipynb #392002a5
 def _to_json(self):
@@ -157,10 +166,12 @@ def _to_json(self):
     return {"type": "Curriculum", **dataclasses.asdict(self)}
 
 def _from_json(d):
-    "The Curriculum of the JSON settings `d` written by `to_json`."
+    """The Curriculum of the JSON settings `d` written by `to_json` (settings written
+    before `confirm_sequences` existed passed on one evaluation: 0)."""
     if not isinstance(d, dict) or d.get("type") != "Curriculum":
         raise ValueError(f"not the JSON of a Curriculum: {str(d)[:80]}")
-    return Curriculum(**{k: v for k, v in d.items() if k != "type"})
+    return Curriculum(**{"confirm_sequences": 0,
+                         **{k: v for k, v in d.items() if k != "type"}})
 
 Curriculum.to_json, Curriculum.from_json = _to_json, staticmethod(_from_json)
 
@@ -225,29 +236,41 @@ def lesson_accuracy(model, params, sampler, task_args, solved, num_sequences, rn
     return done / num_sequences
 
 # %% ../nbs/62_curriculum.ipynb #2a1050ba
-def _advance(self, state, step, accuracy, task_args):
-    """After an evaluation of the current lesson at `step` with `accuracy`: the state
-    with the evaluation recorded and, if accuracy >= threshold, the lesson passed and
-    the next one begun. Returns (task_args, state, info for the interval's record)."""
+def _advance(self, state, step, accuracy, task_args, confirmation=None):
+    """After an evaluation of the current lesson at `step` with `accuracy` (and, if it
+    was run, the share solved in the confirmation): the state with the evaluation
+    recorded and, if the lesson is passed, the next one begun. Passed: accuracy >=
+    threshold and, when `confirm_sequences` > 0, confirmation >= threshold too.
+    Returns (task_args, state, info for the interval's record)."""
     k = state["lesson"]
     evaluation = {"step": step, "lesson": k, "accuracy": accuracy}
+    if confirmation is not None: evaluation["confirmation"] = confirmation
     new = {**state, "last_evaluation": step,
            "evaluations": state["evaluations"] + [evaluation]}
-    info = {"lesson": k, "accuracy": accuracy}
-    if accuracy < self.threshold or state["completed"]: return task_args, new, info
+    info = {k_: v for k_, v in evaluation.items() if k_ != "step"}
+    confirmed = self.confirm_sequences == 0 or (
+        confirmation is not None and confirmation >= self.threshold)
+    if accuracy < self.threshold or not confirmed or state["completed"]:
+        return task_args, new, info
     new["passed"], info["passed"] = state["passed"] + [{"lesson": k, "step": step}], k
     if k == len(self.lessons): return task_args, {**new, "completed": True}, info
     return {**task_args, **self.lessons[k]}, {**new, "lesson": k + 1}, info
 
 def _update(self, record, task_args, state, model, params, sampler):
     """After a logging interval: evaluate the current lesson if `evaluate_every` steps
-    have passed since the last evaluation, and `advance`."""
+    have passed since the last evaluation, confirm a pass if the curriculum asks for
+    it, and `advance`."""
     step = record["step"]
     if step - state["last_evaluation"] < self.evaluate_every:
         return task_args, state, {"lesson": state["lesson"]}
-    rng = restore_rng(state["eval_rng"])
-    acc = lesson_accuracy(model, params, sampler, task_args,
-                          CURRICULUM_TASKS[self.task].solved, self.eval_sequences, rng)
-    return self.advance({**state, "eval_rng": rng_state(rng)}, step, acc, task_args)
+    rng, solved = restore_rng(state["eval_rng"]), CURRICULUM_TASKS[self.task].solved
+    acc = lesson_accuracy(model, params, sampler, task_args, solved,
+                          self.eval_sequences, rng)
+    confirmation = None
+    if acc >= self.threshold and self.confirm_sequences and not state["completed"]:
+        confirmation = lesson_accuracy(model, params, sampler, task_args, solved,
+                                       self.confirm_sequences, rng)
+    return self.advance({**state, "eval_rng": rng_state(rng)}, step, acc, task_args,
+                        confirmation)
 
 Curriculum.advance, Curriculum.update = _advance, _update

@@ -346,6 +346,11 @@ def _load_resume(resume, config):
                              + "; ".join(diff))
     return ck
 
+def _settings_kept(settings, free):
+    "The JSON settings of a curriculum without those named in `free`."
+    if not isinstance(settings, dict): return settings
+    return {k: v for k, v in settings.items() if k not in free}
+
 def _check_resumed_run(meta, objective, curriculum):
     "ValueError if the objective's measure or a stateful curriculum is not the run's."
     if objective.name not in meta["meter"]:
@@ -357,8 +362,10 @@ def _check_resumed_run(meta, objective, curriculum):
     if meta.get("curriculum_state") is None:
         raise ValueError("cannot resume: the checkpoint holds no curriculum state for "
                          f"the curriculum given ({type(curriculum).__name__})")
-    mine = json.loads(json.dumps(_curriculum_json(curriculum)))
-    if mine != meta.get("curriculum"):
+    free = getattr(curriculum, "resume_may_change", ())
+    mine, saved = (_settings_kept(json.loads(json.dumps(c)), free)
+                   for c in (_curriculum_json(curriculum), meta.get("curriculum")))
+    if mine != saved:
         raise ValueError("cannot resume: the curriculum given differs from the "
                          "checkpoint's")
 

@@ -288,6 +288,41 @@ def test_sampler_protocol_and_checks():
         babi_sampler(stories, small)
 
 
+def test_sampler_one_length_group_draws_as_plain_uniform():
+    stories = {1: parse_babi(STORY * 2, 1), 8: parse_babi(STORY, 8)}
+    lex, pool = build_lexicon(stories), pooled(stories)
+    got = babi_sampler(stories, lex, length_groups=1)(onp.random.default_rng(5), 6)
+    idx = onp.random.default_rng(5).integers(len(pool), size=6)
+    assert onp.array_equal(got.inputs, babi_batch([pool[i] for i in idx], lex).inputs)
+
+
+def length_story(n, task):
+    "A story of `n` statements and one question: 6n + 5 tokens."
+    lines = [("s", ["mary", "went", "to", "the", "kitchen"])] * n
+    return render(lines + [("q", ["where", "is", "mary"], ["kitchen"], [n])])
+
+
+def test_length_groups_keep_every_place_uniform_and_cut_padding():
+    # six stories of six different lengths; batches of 2 from 3 groups
+    stories = {t: parse_babi(length_story(t, t), t) for t in range(1, 7)}
+    lex = build_lexicon(stories)
+    plain, grouped = babi_sampler(stories, lex), babi_sampler(stories, lex, 3)
+    rng, n = onp.random.default_rng(0), 6000
+    counts = onp.zeros((2, 7))
+    pad = {"plain": 0, "grouped": 0}
+    for _ in range(n):
+        b = grouped(rng, batch_size=2)
+        for place, t in enumerate(b.tasks.tolist()): counts[place, t] += 1
+        pad["grouped"] += int((b.inputs.shape[1] - b.lengths).sum())
+        b = plain(rng, batch_size=2)
+        pad["plain"] += int((b.inputs.shape[1] - b.lengths).sum())
+    share = counts[:, 1:] / n            # each place: every story about 1/6
+    assert onp.all(onp.abs(share - 1 / 6) < 0.03), share
+    assert pad["grouped"] < 0.6 * pad["plain"], pad
+    with pytest.raises(ValueError, match="length_groups must be an integer >= 1"):
+        babi_sampler(stories, lex, length_groups=0)
+
+
 # --- loss -----------------------------------------------------------------------------
 
 def brute_loss(y, z, m):

@@ -155,6 +155,26 @@ def test_resume_refuses_other_data_and_settings(run, tmp_path):
     assert not (tmp_path / "x.npz").exists()
 
 
+def test_length_groups_are_recorded_and_may_change_on_resume(run, tmp_path):
+    d, data = run
+    ck = tmp_path / "g.npz"
+    args = ["train", "babi", "--data", data, *TINY, "--batch-size", 4]
+    assert dnc_lit(*args, "--steps", 3, "--out", ck, "--length-groups", 4)[0] == 0
+    assert load_checkpoint(ck).metadata["length_groups"] == 4
+    assert dnc_lit("train", "babi", "--resume", ck, "--steps", 6)[0] == 0
+    assert load_checkpoint(ck).metadata["length_groups"] == 4       # kept
+    code, _, err = dnc_lit("train", "babi", "--resume", ck, "--steps", 9,
+                           "--length-groups", 2)
+    assert code == 0, err
+    m = load_checkpoint(ck).metadata
+    assert m["length_groups"] == 2
+    assert "--length-groups 2" in m["resumed"][-1]["command"]
+    assert load_checkpoint(d / "babi.npz").metadata["length_groups"] == 1
+    assert_one_line_error(*dnc_lit("train", "copy", "--length-groups", 2, "--out",
+                                   tmp_path / "x.npz"),
+                          "--length-groups: for babi, not copy")
+
+
 def test_data_that_moved_away_must_be_named(run, tmp_path):
     d, data = run
     gone = shutil.copy(data, tmp_path / "gone.tar.gz")

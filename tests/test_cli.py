@@ -344,6 +344,13 @@ def test_resume_continues_in_the_same_lesson(trav, tmp_path):
     assert_one_line_error(*dnc_lit("train", "traversal", "--steps", 50, "--resume",
                                    third, "--eval-sequences", 9),
                           "--eval-sequences 9 differs from the checkpoint's 4")
+    assert Curriculum.from_json(m["curriculum"]).confirm_sequences == 1000
+    code, _, err = dnc_lit("train", "traversal", "--steps", 45, "--resume", third,
+                           "--confirm-sequences", 0)       # the pass rule may change
+    assert code == 0, err
+    m = load_checkpoint(third).metadata
+    assert m["step"] == 45
+    assert Curriculum.from_json(m["curriculum"]).confirm_sequences == 0
     assert_one_line_error(*dnc_lit("train", "inference", "--steps", 50, "--resume",
                                    third),
                           "is a run of traversal")

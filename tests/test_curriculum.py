@@ -2,7 +2,7 @@
 a replay share that is what it says over many batches, lessons passed exactly at the
 threshold, and a curriculum's state that survives a checkpoint so that a resumed run
 continues in the same lesson bit for bit."""
-import json
+import dataclasses, json
 import numpy as onp
 import pytest
 from hypothesis import given, strategies as st
@@ -179,7 +179,7 @@ def test_concat_batches_pads_in_time_and_joins_questions(rng):
 
 
 def test_advance_exactly_at_the_threshold():
-    c = Curriculum("traversal", threshold=0.9)
+    c = Curriculum("traversal", threshold=0.9, confirm_sequences=0)
     args, s = c.start({"batch_size": 4}, seed=0)
     for acc in (0.0, 0.5, 0.8999999999):
         args2, s2, info = c.advance(s, 10, acc, args)
@@ -191,6 +191,34 @@ def test_advance_exactly_at_the_threshold():
     assert info == {"lesson": 1, "accuracy": 0.9, "passed": 1}
     assert args2 == {"batch_size": 4, **TRAVERSAL_LESSONS[1]}
     assert s["lesson"] == 1 and s["evaluations"] == []        # never changed in place
+
+
+def test_a_pass_needs_its_confirmation_when_asked_for():
+    c = Curriculum("traversal")
+    assert c.confirm_sequences == 1000
+    args, s = c.start({"batch_size": 4}, seed=0)
+    for conf in (None, 0.0, 0.8999999999):
+        args2, s2, info = c.advance(s, 10, 1.0, args, confirmation=conf)
+        assert s2["lesson"] == 1 and s2["passed"] == [] and "passed" not in info
+    assert s2["evaluations"][-1] == {"step": 10, "lesson": 1, "accuracy": 1.0,
+                                     "confirmation": 0.8999999999}
+    args2, s2, info = c.advance(s, 20, 0.9, args, confirmation=0.9)
+    assert s2["passed"] == [{"lesson": 1, "step": 20}] and info["confirmation"] == 0.9
+    args2, s2, info = c.advance(s, 30, 0.89, args, confirmation=1.0)   # both needed
+    assert s2["passed"] == []
+
+
+def test_the_registry_confirms_graph_lessons_but_not_copy():
+    assert [CURRICULUM_TASKS[k].confirm_sequences for k in
+            ("traversal", "inference", "shortest_path", "copy")] == [1000, 1000, 200, 0]
+
+
+def test_settings_saved_before_confirmation_existed_pass_on_one_evaluation():
+    old = {k: v for k, v in Curriculum("traversal").to_json().items()
+           if k != "confirm_sequences"}
+    assert Curriculum.from_json(old).confirm_sequences == 0
+    with pytest.raises(ValueError, match="confirm_sequences must be an integer >= 0"):
+        Curriculum("copy", confirm_sequences=-1)
 
 
 def test_the_last_lesson_completes_and_stays():
@@ -235,6 +263,32 @@ def test_update_evaluates_on_schedule_and_passes_at_nine_of_ten(fixed_task):
     assert log[3] == {"lesson": 1, "accuracy": 0.9, "passed": 1}
     assert log[5] == {"lesson": 2, "accuracy": 0.9, "passed": 2}
     assert s["lesson"] == 3 and [e["step"] for e in s["evaluations"]] == [10, 20, 30]
+
+
+class _Shares:
+    "A stand-in model whose share solved is the next of `shares` at each call."
+    def __init__(self, *shares): self.shares = list(shares)
+    @property
+    def share(self): return self.shares.pop(0)
+
+
+def test_update_confirms_a_pass_on_more_sequences(fixed_task):
+    calls = []
+    def sampler(rng, **kw):
+        calls.append(kw["batch_size"]); return copy_task(rng, **kw)
+    c = Curriculum("fixed", confirm_sequences=40)
+    args, s = c.start({"batch_size": 2, "num_bits": 2}, seed=0)
+    # 9 of 10, but 34 of 40 in the confirmation: not passed
+    args, s, info = c.update({"step": 10}, args, s, _Shares(0.9, 0.85), None, sampler)
+    assert info == {"lesson": 1, "accuracy": 0.9, "confirmation": 0.85}
+    assert calls == [10, 40] and s["lesson"] == 1
+    # 8 of 10: no confirmation is run
+    calls.clear()
+    args, s, info = c.update({"step": 20}, args, s, _Shares(0.8), None, sampler)
+    assert calls == [10] and "confirmation" not in info
+    args, s, info = c.update({"step": 30}, args, s, _Shares(1.0, 0.9), None, sampler)
+    assert info["passed"] == 1 and s["lesson"] == 2
+    assert [e.get("confirmation") for e in s["evaluations"]] == [0.85, None, 0.9]
 
 
 def test_evaluation_uses_its_own_generator_and_fresh_sequences(fixed_task):
@@ -295,6 +349,22 @@ def test_resume_continues_in_the_same_lesson_bit_for_bit(tmp_path):
     _same(rest, whole)
     assert [r["lesson"] for r in whole.history] == sorted(r["lesson"] for r in
                                                           whole.history)
+
+
+def test_a_resumed_run_may_change_only_the_confirmation(tmp_path):
+    c = Curriculum("copy", evaluate_every=25, eval_sequences=50)
+    kw = dict(lr=1e-2, seed=0, log_every=25, progress=False)
+    args = {"batch_size": 16, "num_bits": 4}
+    train(TINY, copy_task, 50, args, checkpoint=tmp_path / "c.npz", curriculum=c, **kw)
+    stricter = dataclasses.replace(c, confirm_sequences=200)
+    rest = train(None, copy_task, 100, resume=tmp_path / "c.npz", curriculum=stricter,
+                 checkpoint=tmp_path / "c.npz", **kw)
+    assert rest.step == 100
+    assert Curriculum.from_json(load_checkpoint(tmp_path / "c.npz").metadata[
+        "curriculum"]) == stricter                          # the new rule recorded
+    with pytest.raises(ValueError, match="curriculum given differs"):
+        train(None, copy_task, 150, resume=tmp_path / "c.npz",
+              curriculum=dataclasses.replace(c, eval_sequences=60), **kw)
 
 
 def test_a_graph_run_resumes_exactly_with_its_objective(tmp_path):
