@@ -1,6 +1,12 @@
-"""Shared test helpers: central finite differences against autograd, and random DNC-shaped inputs."""
+"""Shared test helpers: central finite differences against autograd, random DNC-shaped inputs,
+and the checks that weights shipped in the package share (their metadata, the tools that ship them
+and record their evaluation)."""
+import importlib.util, math
+from pathlib import Path
 import numpy as onp
 from autograd import grad
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def numerical_grad(f, args, argnum, eps=1e-6):
@@ -35,3 +41,56 @@ def check_grad(f, args, argnums=None, rtol=1e-5, atol=1e-7, eps=1e-6, name=None)
 def random_projection(rng, shape):
     "Fixed random weights used to turn an array-valued function into a scalar loss for gradient checks."
     return rng.standard_normal(shape)
+
+
+# --- shipped weights (dnc_lit/weights/*.npz of graph tasks) ---------------------------------------
+
+def load_tool(name):
+    "The script tools/NAME.py as a module (the tools are scripts, not part of the package)."
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_shipped_metadata(m, task):
+    """Assert that the metadata `m` of weights shipped by tools/ship_weights.py from a curriculum
+    run of the graph task `task` hold what its chapter reads: the commands that started and resumed
+    the run, seed, sequences, times, the curriculum's state, and one history record per logged
+    interval consistent with the lessons passed."""
+    from dnc_lit.curriculum import Curriculum
+    assert m["task"] == task and m["kind"] == "dnc_lit.train"
+    assert m["commands"][0] == {"step": 0, "command": m["command"]}
+    assert m["command"].startswith(f"dnc-lit train {task} ")
+    assert all(c["command"].startswith(f"dnc-lit train {task} --resume")
+               for c in m["commands"][1:])
+    resumed = [c["step"] for c in m["commands"]]
+    assert resumed == sorted(resumed) and resumed[-1] <= m["step"]
+    assert isinstance(m["seed"], int)
+    assert m["sequences"] == m["step"] * m["task_args"]["batch_size"]
+    assert m["cpu_seconds"] > 0 and m["seconds"] > 0
+    cur, state = Curriculum.from_json(m["curriculum"]), m["curriculum_state"]
+    assert cur.task == task.replace("-", "_")
+    passed = state["passed"]
+    assert [p["lesson"] for p in passed] == list(range(1, len(passed) + 1))
+    assert state["lesson"] == len(passed) + 1 or state["completed"]
+    h = m["history"]
+    steps = [r["step"] for r in h]
+    assert steps == list(range(m["log_every"], m["step"] + 1, m["log_every"]))
+    assert all({"step", "lesson", "loss", "errors"} <= set(r) for r in h)
+    lessons = [r["lesson"] for r in h]
+    assert lessons == sorted(lessons) and lessons[-1] == state["lesson"]
+    by_step = {r["step"]: r for r in h}
+    for p in passed:     # each lesson was passed at an evaluation over the threshold
+        assert by_step[p["step"]]["accuracy"] >= cur.threshold
+        assert by_step[p["step"]]["lesson"] == p["lesson"]
+    assert h[-1]["cpu_seconds"] <= m["cpu_seconds"]
+
+
+def shares_disagree(sample, record, n):
+    """The lessons (with both shares) where the share solved on the first `n` sequences of a
+    lesson (`sample`: lesson -> share) is more than four standard errors of n sequences away from
+    the share of the recorded evaluation of more of the same sequences (`record`: lesson ->
+    share); {} when they agree."""
+    return {k: (p, record[k]) for k, p in sample.items()
+            if abs(p - record[k]) > 4 * math.sqrt(max(record[k] * (1 - record[k]), 0.01) / n)}

@@ -4,7 +4,7 @@ record of its run that the chapter reads, answers fresh sequences of a passed le
 the accuracy `dnc-lit evaluate` measures for it, answers one-hop questions about a graph
 of names through `dnc-lit ask`, and tools/ship_weights.py writes such a file from a
 checkpoint."""
-import contextlib, importlib.util, io, json, math, os, subprocess, sys
+import contextlib, io, json, math, os, subprocess, sys
 from importlib.resources import files
 from pathlib import Path
 import numpy as onp
@@ -17,6 +17,7 @@ from dnc_lit.curriculum import (Curriculum, CURRICULUM_TASKS, lesson_accuracy,
                                 paper_lesson)
 from dnc_lit.model import DNCConfig, DNC, param_shapes
 from dnc_lit.train import train
+from helpers import check_shipped_metadata, load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = files("dnc_lit") / "weights" / "traversal.npz"
@@ -50,32 +51,7 @@ def test_package_data_ships_the_file():
 
 
 def test_metadata_the_chapter_reads(ck):
-    m = ck.metadata
-    assert m["task"] == "traversal" and m["kind"] == "dnc_lit.train"
-    assert m["commands"][0] == {"step": 0, "command": m["command"]}
-    assert m["command"].startswith("dnc-lit train traversal ")
-    assert all(c["command"].startswith("dnc-lit train traversal --resume")
-               for c in m["commands"][1:])
-    resumed = [c["step"] for c in m["commands"]]
-    assert resumed == sorted(resumed) and resumed[-1] <= m["step"]
-    assert isinstance(m["seed"], int)
-    assert m["sequences"] == m["step"] * m["task_args"]["batch_size"]
-    assert m["cpu_seconds"] > 0 and m["seconds"] > 0
-    cur, state = Curriculum.from_json(m["curriculum"]), m["curriculum_state"]
-    passed = state["passed"]
-    assert [p["lesson"] for p in passed] == list(range(1, len(passed) + 1))
-    assert state["lesson"] == len(passed) + 1 or state["completed"]
-    h = m["history"]
-    steps = [r["step"] for r in h]
-    assert steps == list(range(m["log_every"], m["step"] + 1, m["log_every"]))
-    assert all({"step", "lesson", "loss", "errors"} <= set(r) for r in h)
-    lessons = [r["lesson"] for r in h]
-    assert lessons == sorted(lessons) and lessons[-1] == state["lesson"]
-    by_step = {r["step"]: r for r in h}
-    for p in passed:     # each lesson was passed at an evaluation over the threshold
-        assert by_step[p["step"]]["accuracy"] >= cur.threshold
-        assert by_step[p["step"]]["lesson"] == p["lesson"]
-    assert h[-1]["cpu_seconds"] <= m["cpu_seconds"]
+    check_shipped_metadata(ck.metadata, "traversal")
 
 
 # --- what it answers ------------------------------------------------------------------
@@ -182,11 +158,7 @@ def test_evaluate_takes_the_memory_size(ck, tmp_path):
 
 @pytest.fixture(scope="module")
 def ship_weights():
-    spec = importlib.util.spec_from_file_location("ship_weights",
-                                                  ROOT / "tools" / "ship_weights.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("ship_weights")
 
 
 @pytest.fixture(scope="module")
