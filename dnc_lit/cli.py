@@ -767,7 +767,8 @@ def _graph_questions(key, ng, length, n, rng):
 
 def _evaluate_graph(self, a, ck, model, cur, n):
     "`dnc-lit evaluate --graph`: the share solved at each length on a named graph."
-    ng, (label_range, _) = _checkpoint_graph(a, ck, self.key), _ranges(ck, self.key)
+    ng = _checkpoint_graph(a, ck, self.key)
+    label_range = ng.label_range                   # widened if the graph needed it
     lo, hi = ck.metadata["task_args"][_LENGTH_KEY[self.name]]
     lengths, rng = a.lengths or list(range(lo, hi + 1)), onp.random.default_rng(a.seed)
     solved, rows = CURRICULUM_TASKS[self.key].solved, {}

@@ -468,6 +468,10 @@ def test_ask_london_on_an_early_checkpoint(trav):
     assert len(note) == 1 and note[0].startswith("note:"), err
     assert "trained on node labels 0-9" in note[0] and "labels in 0-99" in note[0], err
     assert "St. Paul's" in out, out                      # the true answer, in words
+    code, out, err = dnc_lit("evaluate", trav / "t.npz", "--graph", "london",
+                             "--num-sequences", 2)
+    assert code == 0, err
+    assert "labels 0-99," in out.splitlines()[0], out     # the range it was asked in
 
 
 def test_graph_mistakes_give_one_line(trav, small, tmp_path):
