@@ -6,18 +6,24 @@ batch 16, lengths 1-8, 4 bits, Adam lr 3e-3, global-norm clip 50), every process
 one BLAS thread:
 
 1. throughput: sequences per second (wall clock) of one process (`train`), and of
-   `train_parallel` with 1 and 2 asynchronous workers and 2 synchronous workers, on one
-   local cluster of 2 workers; 3 interleaved rounds of 300 updates each (2 asynchronous
-   workers: 600). Each run also logs the throughput model's constants: worker_ms (a
-   worker's time per gradient), transfer_ms (the rest of its round trip) and server_ms
-   (the lock held per update);
+   `train_parallel` with 1 and 2 asynchronous workers, 2 asynchronous workers that
+   exchange every K batches (fetch_every = push_every = K, Downpour's n_fetch and
+   n_push; a row `async2_kK` for each K of `--every`, default 4,8) and 2 synchronous
+   workers, on one local cluster of 2 workers; 3 interleaved rounds of 300 batches per
+   process (300 updates of one process or one worker, 600 of 2 asynchronous workers,
+   600 / K of 2 workers exchanging every K batches, 150 synchronous). Each run also
+   logs the throughput model's constants: worker_ms (a worker's time per batch),
+   transfer_ms (the rest of the round trips of an update) and server_ms (the lock held
+   per update);
 2. the parameter server's time per update: `apply_gradient` alone (Adam and RMSProp,
    median of 200), the lock held per update in the runs, and the driver process's CPU
    time per update;
 3. the race: copy to under 0.01 bit errors per sequence (the mean of a logging interval
-   of 50 updates), one process against 2 asynchronous workers (a fresh local cluster per
-   run, its start-up included in the time), seeds 0, 1, 2 interleaved, at most 8000
-   updates; every run's history is kept;
+   of 50 updates, 800 sequences; of 50 // K updates of K batches for the workers
+   exchanging every K batches, 768 sequences for K = 4 or 8), one process against 2
+   asynchronous workers, and against 2 asynchronous workers exchanging every K batches
+   for each K (a fresh local cluster per run, its start-up included in the time), seeds
+   0, 1, 2 interleaved, at most 8000 updates (8000 // K); every run's history is kept;
 4. the delayed-gradient simulation: `train_delayed` with the staleness that 1, 2, 4, 8,
    16 and 32 workers produce (`simulate_staleness`, spread 0.1), seeds 0, 1, 2, updates
    to the same target (at most 8000). It counts updates, not seconds, so the load of
@@ -30,7 +36,10 @@ load). `--merge` keeps the parts already in that file that this run does not mak
 marked quick, which the chapter ignores.
 
 Usage: python bench/async_bench.py [--parts throughput,server,race,sim] [--merge]
-       [--quick] [--out FILE]
+       [--every K,K,...] [--quick] [--out FILE]
+
+On an idle 2-core machine `--merge --parts throughput,server,race` takes about 5 to 8
+minutes (the simulation, `--parts sim`, about 20 more).
 """
 import os
 for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -112,8 +121,10 @@ def rate_record(res, wall, cpu, sequences_per_update, steps):
                 staleness_counts=summed_counts(res.history))
 
 
-def part_throughput(rec, steps, rounds):
+def part_throughput(rec, steps, rounds, every):
     B = ARGS["batch_size"]
+    modes = ([("async1", 1, False, 1), ("async2", 2, False, 1)]
+             + [(f"async2_k{K}", 2, False, K) for K in every] + [("sync2", 2, True, 1)])
     kw = dict(**OPT, log_every=max(steps // 5, 1), progress=False)
     out = []
     with local_cluster(2) as client:
@@ -124,20 +135,22 @@ def part_throughput(rec, steps, rounds):
             row["train"] = dict(steps=steps, wall=round(wall, 3),
                                 driver_cpu=round(cpu, 3),
                                 sequences_per_second=round(steps * B / wall, 2))
-            for name, n, sync in (("async1", 1, False), ("async2", 2, False),
-                                  ("sync2", 2, True)):
-                s = steps // 2 if sync else steps * n
+            for name, n, sync, k in modes:
+                s = steps // 2 if sync else max(steps * n // k, 1)
                 res, wall, cpu = timed(lambda: train_parallel(
                     CONFIG, copy_task, s, ARGS, workers=n, sync=sync, client=client,
-                    seed=r, **kw))
-                row[name] = rate_record(res, wall, cpu, B * (n if sync else 1), s)
+                    seed=r, fetch_every=k, push_every=k,
+                    **{**kw, "log_every": max(steps // 5 // k, 1)}))
+                row[name] = {**rate_record(res, wall, cpu, B * k * (n if sync else 1),
+                                           s), "fetch_every": k, "push_every": k}
             row["load"] = load()
             out.append(row)
             print(json.dumps({k: v["sequences_per_second"] if isinstance(v, dict) else v
                               for k, v in row.items()}), flush=True)
-    rec["throughput"] = dict(steps=steps, rounds=out, note=(
+    rec["throughput"] = dict(steps=steps, every=every, rounds=out, note=(
         "updates per run: train and async1 `steps`, async2 twice as many (the same "
-        "wall time for perfect scaling), sync2 half as many (each of 2 batches)"))
+        "wall time for perfect scaling), async2_kK twice as many batches in updates "
+        "of K batches, sync2 half as many (each of 2 batches)"))
 
 
 def part_server(rec, repeats):
@@ -162,21 +175,23 @@ KEEP = ("step", "loss", "bit_errors", "seconds", "staleness", "staleness_counts"
         "sequences_per_second")
 
 
-def part_race(rec, seeds, max_steps, log_every):
-    runs = []
+def part_race(rec, seeds, max_steps, log_every, every):
+    runs, modes = [], [("train", 1), ("async2", 1)] + [(f"async2_k{K}", K)
+                                                       for K in every]
     for seed in seeds:
-        for mode in ("train", "async2"):
+        for mode, k in modes:
             hist = []
-            kw = dict(**OPT, seed=seed, log_every=log_every, progress=False,
-                      curriculum=stop_below(TARGET, hist))
+            kw = dict(**OPT, seed=seed, log_every=max(log_every // k, 1),
+                      progress=False, curriculum=stop_below(TARGET, hist))
             t = time.perf_counter()
             try:
                 if mode == "train": train(CONFIG, copy_task, max_steps, ARGS, **kw)
-                else: train_parallel(CONFIG, copy_task, max_steps, ARGS, workers=2,
-                                     **kw)
+                else: train_parallel(CONFIG, copy_task, max_steps // k, ARGS,
+                                     workers=2, fetch_every=k, push_every=k, **kw)
                 reached = None
             except Reached as e: reached = e.args[0]
-            runs.append(dict(mode=mode, seed=seed, reached=reached is not None,
+            runs.append(dict(mode=mode, seed=seed, every=k,
+                             reached=reached is not None,
                              step=None if reached is None else reached["step"],
                              seconds=None if reached is None else reached["seconds"],
                              wall_total=round(time.perf_counter() - t, 3), load=load(),
@@ -184,10 +199,11 @@ def part_race(rec, seeds, max_steps, log_every):
             print(json.dumps({k: v for k, v in runs[-1].items() if k != "history"}),
                   flush=True)
     rec["race"] = dict(target=TARGET, log_every=log_every, max_steps=max_steps,
-                       seeds=seeds, runs=runs, note=(
+                       seeds=seeds, every=every, runs=runs, note=(
                            "seconds: from the start of the run to the end of the first "
-                           "logging interval below the target; for async2 it includes "
-                           "starting the local cluster"))
+                           "logging interval below the target; for the workers it "
+                           "includes starting the local cluster; step counts updates "
+                           "(of K batches each for async2_kK)"))
 
 
 def part_sim(rec, workers, seeds, max_steps, log_every, spread):
@@ -220,14 +236,16 @@ def part_sim(rec, workers, seeds, max_steps, log_every, spread):
 PARTS = ("throughput", "server", "race", "sim")
 
 
-def run_part(rec, part, q):
+def run_part(rec, part, q, every=(4, 8)):
     "Run one part into `rec`, with its own provenance under rec['provenance'][part]."
     start = dict(command=rec["command"], recorded=utc_now(), machine=rec["machine"],
                  load_average_start=load())
-    if part == "throughput": part_throughput(rec, 20 if q else 300, 1 if q else 3)
+    if part == "throughput":
+        part_throughput(rec, 20 if q else 300, 1 if q else 3, every)
     if part == "server": part_server(rec, 20 if q else 200)
     if part == "race":
-        part_race(rec, [0] if q else [0, 1, 2], 100 if q else 8000, 10 if q else 50)
+        part_race(rec, [0] if q else [0, 1, 2], 100 if q else 8000, 10 if q else 50,
+                  every)
     if part == "sim":
         part_sim(rec, [1, 4] if q else [1, 2, 4, 8, 16, 32], [0] if q else [0, 1, 2],
                  60 if q else 8000, 10 if q else 50, 0.1)
@@ -242,7 +260,12 @@ def main():
     ap.add_argument("--merge", action="store_true",
                     help="keep the other parts already recorded in the output file")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--every", default="4,8", metavar="K,K,...",
+                    help="fetch_every = push_every of the rows async2_kK (default 4,8)")
     a = ap.parse_args()
+    try: every = [int(k) for k in a.every.split(",")]
+    except ValueError: every = []
+    if not every or min(every) < 2: ap.error("--every: integers >= 2, e.g. 4,8")
     q = a.quick
     out = a.out or (os.path.join("/tmp", "async_bench_quick.json") if q else
                     os.path.join(ROOT, "nbs", "data", "async_bench.json"))
@@ -261,7 +284,7 @@ def main():
             rec[key] = old[key]
             rec["provenance"][part] = old.get("provenance", {}).get(part, {})
     for part in PARTS:
-        if part in parts: run_part(rec, part, q)
+        if part in parts: run_part(rec, part, q, every)
     rec["finished"] = utc_now()
     with open(out, "w") as f: json.dump(rec, f, indent=1)
     print(f"wrote {out}")

@@ -146,6 +146,15 @@ def _train_parser(sub):
                    help="with --workers: the Dask scheduler of a running cluster, "
                         "e.g. tcp://10.0.0.5:8786 (default: a new cluster on this "
                         "machine, listening on 127.0.0.1 only)")
+    w.add_argument("--fetch-every", type=_positive_int, metavar="K",
+                   help="with --workers: a worker fetches the parameters every K of "
+                        "its batches (Downpour's n_fetch; default 1, or as the resumed "
+                        "run)")
+    w.add_argument("--push-every", type=_positive_int, metavar="K",
+                   help="with --workers: a worker pushes the mean gradient of every K "
+                        "batches, one update (Downpour's n_push; default 1, or as the "
+                        "resumed run); with --fetch-every K too, one exchange per K "
+                        "batches")
     return p
 
 # %% ../nbs/52_cli.ipynb #ec7ad8af
@@ -299,7 +308,9 @@ def _trainer(a):
     (imported here, when asked for; MissingExtra, a ValueError naming the cluster
     extra, if Dask is not installed)."""
     if a.workers is None:
-        given = [o for o, v in (("--sync", a.sync), ("--address", a.address)) if v]
+        given = [o for o, v in (("--sync", a.sync), ("--address", a.address),
+                                ("--fetch-every", a.fetch_every),
+                                ("--push-every", a.push_every)) if v]
         if given: raise ValueError(f"{' and '.join(given)} "
                                    f"need{'s' * (len(given) == 1)} --workers N")
         return train
@@ -307,7 +318,8 @@ def _trainer(a):
     _distributed()                                   # the extra, before any work
     def run(*args, **kw):
         return train_parallel(*args, workers=a.workers, sync=a.sync,
-                              address=a.address, **kw)
+                              address=a.address, fetch_every=a.fetch_every,
+                              push_every=a.push_every, **kw)
     return run
 
 # %% ../nbs/52_cli.ipynb #0f7a313c

@@ -7,7 +7,7 @@ __all__ = ['MissingExtra', 'apply_gradient', 'mean_gradient', 'ParameterServer',
            'train_parallel', 'simulate_staleness', 'train_delayed', 'throughput', 'bottleneck_workers']
 
 # %% ../nbs/43_async.ipynb #25126a92
-import contextlib, heapq, json, logging, math, signal, threading, time
+import contextlib, heapq, itertools, json, logging, math, signal, threading, time
 from collections import deque
 import numpy as onp
 from .model import DNC
@@ -80,18 +80,52 @@ class ParameterServer:
             return norm, skipped, staleness
 
 # %% ../nbs/43_async.ipynb #34a19406
+class _Layout:
+    """How a parameter dict lies in one flat vector: its keys in order, their shapes,
+    offsets and dtypes. `flat(d)` packs a dict into a new vector (or into `out`),
+    `add(out, d)` adds a dict to a vector in place, `unflat(v)` unpacks a vector into
+    a dict of views of it (no copy)."""
+    def __init__(self, params):
+        self.keys = list(params)
+        self.shapes = [onp.shape(params[k]) for k in self.keys]
+        self.dtypes = [onp.asarray(params[k]).dtype for k in self.keys]
+        sizes = [math.prod(s) for s in self.shapes]
+        self.ends = [int(e) for e in onp.cumsum(sizes)]
+        self.starts = [0] + self.ends[:-1]
+        self.dtype = onp.result_type(*self.dtypes)
+        self.size = self.ends[-1] if self.ends else 0
+
+    def _slots(self):
+        return zip(self.keys, self.starts, self.ends)
+
+    def flat(self, d, out=None):
+        out = onp.empty(self.size, self.dtype) if out is None else out
+        for k, a, b in self._slots(): out[a:b] = onp.ravel(d[k])
+        return out
+
+    def add(self, out, d):
+        for k, a, b in self._slots(): out[a:b] += onp.ravel(d[k])
+        return out
+
+    def unflat(self, v):
+        return {k: v[a:b].reshape(shape).astype(dt, copy=False) for (k, a, b), shape, dt
+                in zip(self._slots(), self.shapes, self.dtypes)}
+
+# %% ../nbs/43_async.ipynb #d78d8814
 class Worker:
     """One Downpour worker: a model of `config`, the task's `sampler` and `objective`
     (None: copy's), and a random stream starting at the saved position `rng_saved`.
     `gradient(params, version, task_args, curriculum_state)` draws a batch (through
     `curriculum.sample` if a curriculum object is given), runs it forward and backward
     (the fused path), and returns the gradient, loss, mean errors per sequence,
-    `version`, the stream's position and the time taken."""
+    `version`, the stream's position and the time taken. `steps` is the server's call:
+    fetch, n batches, and push, with θ and the gradient as flat vectors of `layout`."""
     def __init__(self, config, sampler, rng_saved, per_bit=False, objective=None,
-                 curriculum=None):
+                 curriculum=None, layout=None):
         self.model, self.sampler = build_model(config), sampler
         self.rng, self.per_bit = restore_rng(rng_saved), per_bit
         self.objective, self.curriculum = objective or Objective(), curriculum
+        self.layout, self.theta, self.version, self.sum = layout, None, None, None
 
     def gradient(self, params, version, task_args, curriculum_state=None):
         t, c = time.perf_counter(), time.process_time()
@@ -106,6 +140,38 @@ class Worker:
                     rng=rng_state(self.rng), sequences=len(batch.inputs),
                     seconds=time.perf_counter() - t,
                     cpu_seconds=time.process_time() - c)
+
+    def steps(self, theta, version, n, push, task_args, curriculum_state=None):
+        """Fetch (if `theta`, a flat vector of `version`, is given, it becomes the
+        copy), run `n` batches at the copy adding their gradients to the sum, and push
+        (if `push`): (the mean of the sum, flat, and its record: mean loss and errors,
+        the version of the first batch's copy, the stream's position, sequences,
+        batches, seconds), the sum then cleared; else (None, this call's record)."""
+        t = time.perf_counter()
+        if theta is not None:
+            self.theta = self.layout.unflat(onp.require(theta, requirements="AC"))
+            self.version = version
+        for _ in range(n):
+            out = self.gradient(self.theta, self.version, task_args, curriculum_state)
+            if self.sum is None:
+                self.sum = self.layout.flat(out["grads"])
+                self.rec = {**{k: out[k] for k in _SUMMED}, "version": self.version,
+                            "batches": 1}
+            else:
+                self.layout.add(self.sum, out["grads"])
+                self.rec = {**{k: self.rec[k] + out[k] for k in _SUMMED},
+                            "version": self.rec["version"],
+                            "batches": self.rec["batches"] + 1}
+        call = {"call_seconds": time.perf_counter() - t}
+        if not push: return None, call
+        k, rec, g = self.rec["batches"], self.rec, self.sum
+        self.sum = self.rec = None
+        return (g if k == 1 else g / k), {
+            **rec, **call, "loss": rec["loss"] / k, "errors": rec["errors"] / k,
+            "rng": rng_state(self.rng)}
+
+
+_SUMMED = ("loss", "errors", "sequences", "seconds", "cpu_seconds")
 
 
 def worker_rng(seed, i):
@@ -162,14 +228,15 @@ def local_cluster(workers=2, address=None):
     finally: cluster.close()
 
 # %% ../nbs/43_async.ipynb #1c1ad9db
-def _place_workers(client, n, config, sampler, rngs, per_bit, objective, curriculum):
+def _place_workers(client, n, config, sampler, rngs, per_bit, objective, curriculum,
+                   layout):
     "One Worker actor in each of `n` worker processes of the cluster: a list of actors."
     procs = sorted(client.scheduler_info()["workers"])
     if len(procs) < n:
         raise ValueError(f"workers={n}, but the cluster has {len(procs)} worker "
                          "processes")
     futures = [client.submit(Worker, config, sampler, rngs[i], per_bit, objective,
-                             curriculum, actor=True, workers=[procs[i]],
+                             curriculum, layout, actor=True, workers=[procs[i]],
                              allow_other_workers=False, pure=False)
                for i in range(n)]
     return [f.result() for f in futures]
@@ -205,8 +272,10 @@ class _Run:
     """A run around a ParameterServer, from `prepare_run`'s `start`: interval sums, log,
     curriculum, checkpoints, the workers' streams `rngs`."""
     def __init__(self, server, workers, sync, steps, start, rngs, extra, sampler, log,
-                 bar):
+                 bar, fetch_every=1, push_every=1):
         self.server, self.n, self.sync, self.steps = server, workers, sync, steps
+        self.fetch_every, self.push_every = fetch_every, push_every
+        self.layout, self.packed = _Layout(server.params), (None, None)
         self.s, self.hook, self.write = start.settings, start.curriculum, start.save
         _, _, _, self.task_args, _, meter, self.history, seconds, cpu, self.cstate = (
             start.snapshot)
@@ -219,10 +288,16 @@ class _Run:
         self.last = self.history[-1]["seconds"] if self.history else seconds
         self.snap = self._snapshot(seconds, cpu)
 
-    def job(self):
-        "A worker's next job: (θ, its version, the task arguments, curriculum state)."
+    def job(self, fetch=True):
+        """A worker's next call: (θ as a flat vector if `fetch`, else None; its
+        version; the task arguments; the curriculum state). θ is packed once per
+        version."""
         with self.server.lock:
-            return self.server.params, self.server.step, self.task_args, self.cstate
+            step = self.server.step
+            if fetch and self.packed[0] != step:
+                self.packed = (step, self.layout.flat(self.server.params))
+            theta = self.packed[1] if fetch else None
+            return theta, step, self.task_args, self.cstate
 
     def _snapshot(self, seconds, cpu):
         "(train's snapshot of the run as it stands, the workers' streams, the rest)."
@@ -236,6 +311,8 @@ class _Run:
         if self.s.checkpoint is None: return
         snap, rngs, extra = self.snap
         self.write(snap, {"parallel": {"workers": self.n, "sync": self.sync,
+                                       "fetch_every": self.fetch_every,
+                                       "push_every": self.push_every,
                                        "engine": "dask", "rngs": rngs,
                                        "meter": extra}})
 
@@ -253,11 +330,12 @@ class _Run:
             t = time.perf_counter()
             norm, skipped, staleness = self.server.push(grads, loss, version)
             n = len(outs)
+            batches = sum(o.get("batches", 1) for o in outs)
             rec = {"loss": loss, self.measure: sum(o["errors"] for o in outs) / n,
                    "grad_norm": float(norm), "skipped": skipped,
                    "staleness": staleness, "transfer": transfer,
                    "sequences": sum(o["sequences"] for o in outs),
-                   "worker": sum(o["seconds"] for o in outs) / n}
+                   "worker": sum(o["seconds"] for o in outs) / batches}
             for i, o in zip(idx, outs): self.rngs[i] = o["rng"]
             self.worker_cpu += sum(o["cpu_seconds"] for o in outs)
             self._record(rec, t)
@@ -290,6 +368,7 @@ class _Run:
         out = {"step": step, **meter_means(_split(m)[0]), "seconds": round(now, 3),
                "cpu_seconds": round(time.process_time() - self.c0 + self.worker_cpu, 3),
                "task": self.task_args, "workers": self.n, "sync": self.sync,
+               "fetch_every": self.fetch_every, "push_every": self.push_every,
                "sequences_per_second": round(rate, 2),
                "staleness": m["staleness"] / k, "staleness_counts": m["counts"],
                **{f"{t}_ms": round(1000 * m[t] / k, 4) for t in _TIMES}}
@@ -302,45 +381,68 @@ class _Run:
         if self.log is not None:
             self.log.write(json.dumps(out) + "\n"); self.log.flush()
         short = {k: v for k, v in out.items() if k not in (
-            "workers", "sync", "staleness_counts", *(f"{t}_ms" for t in _TIMES))}
+            "workers", "sync", "fetch_every", "push_every", "staleness_counts",
+            *(f"{t}_ms" for t in _TIMES))}
         report_interval(self.bar, {**short, "sequences_per_second": round(rate)},
                         self.steps, self.measure)
 
 # %% ../nbs/43_async.ipynb #c59de295
-def _sync_steps(actors, run, steps):
-    "Synchronous: every step, all workers compute at the same θ; their mean is applied."
-    while run.server.step < steps:
-        job = run.job()
-        t = time.perf_counter()
-        calls = [a.gradient(*job) for a in actors]
-        outs = [c.result() for c in calls]
-        transfer = time.perf_counter() - t - max(o["seconds"] for o in outs)
-        loss = sum(o["loss"] for o in outs) / len(outs)
-        grads = (outs[0]["grads"] if len(outs) == 1
-                 else mean_gradient([o["grads"] for o in outs]))
-        run.update(range(len(outs)), outs, grads, loss, job[1], transfer)
+def _exchange_plan(fetch_every, push_every, batches):
+    """A worker's calls for its batches 0 … batches − 1: one (batches in the call, fetch
+    before it, push after it) per call of gcd(fetch_every, push_every) batches."""
+    n = math.gcd(fetch_every, push_every)
+    return [(n, s % fetch_every == 0, (s + n) % push_every == 0)
+            for s in range(0, batches, n)]
 
-# %% ../nbs/43_async.ipynb #43dbc180
+# %% ../nbs/43_async.ipynb #dccc481e
+def _sync_steps(actors, run, steps):
+    """Synchronous: every step, all workers run push_every batches at the same θ; the
+    mean of their mean gradients (in worker order) is applied."""
+    while run.server.step < steps:
+        theta, version, task_args, cstate = run.job()
+        t = time.perf_counter()
+        calls = [a.steps(theta, version, run.push_every, True, task_args, cstate)
+                 for a in actors]
+        got = [c.result() for c in calls]
+        outs = [o for _, o in got]
+        transfer = time.perf_counter() - t - max(o["call_seconds"] for o in outs)
+        loss = sum(o["loss"] for o in outs) / len(outs)
+        g = (got[0][0] if len(got) == 1
+             else mean_gradient([{"g": g} for g, _ in got])["g"])
+        run.update(range(len(outs)), outs, run.layout.unflat(g), loss, version,
+                   transfer)
+
+# %% ../nbs/43_async.ipynb #5bd5d019
 def _async_steps(actors, run, steps, threads):
-    """Asynchronous (Downpour SGD): one thread per worker pulls θ, has its worker
-    compute a gradient and pushes it; the server applies whatever arrives, in arrival
-    order. The threads are appended to `threads` (for the caller to join)."""
+    """Asynchronous (Downpour SGD): one thread per worker has its worker fetch θ every
+    fetch_every batches and push the mean gradient every push_every batches; the server
+    applies whatever arrives, in arrival order. The threads are appended to `threads`
+    (for the caller to join)."""
     server, stop, errors, issued = run.server, threading.Event(), [], [run.server.step]
+    f, p = run.fetch_every, run.push_every
+    cycle = _exchange_plan(f, p, math.lcm(f, p))
 
     def ticket():
         with server.lock:
-            if stop.is_set() or issued[0] >= steps: return None
+            if stop.is_set() or issued[0] >= steps: return False
             issued[0] += 1
-            return run.job()
+            return True
 
     def work(i, actor):
         try:
-            while (job := ticket()) is not None:
-                t = time.perf_counter()
-                out = actor.gradient(*job).result()
-                transfer = time.perf_counter() - t - out["seconds"]
-                if not run.update([i], [out], out["grads"], out["loss"], out["version"],
-                                  transfer): return
+            plan = itertools.cycle(cycle)
+            while ticket():
+                transfer, push = 0.0, False
+                while not push:
+                    if stop.is_set(): return
+                    n, fetch, push = next(plan)
+                    theta, version, task_args, cstate = run.job(fetch)
+                    t = time.perf_counter()
+                    g, out = actor.steps(theta, version, n, push, task_args,
+                                         cstate).result()
+                    transfer += time.perf_counter() - t - out["call_seconds"]
+                if not run.update([i], [out], run.layout.unflat(g), out["loss"],
+                                  out["version"], transfer): return
         except BaseException as e:
             if not stop.is_set(): errors.append(e)
             stop.set()
@@ -354,11 +456,15 @@ def _async_steps(actors, run, steps, threads):
     finally: stop.set()
     if errors: raise errors[0]
 
-# %% ../nbs/43_async.ipynb #dccc481e
-def _check_parallel_args(workers, sync, address, client):
+# %% ../nbs/43_async.ipynb #0c880eef
+def _check_parallel_args(workers, sync, address, client, fetch_every=None,
+                         push_every=None):
     "train_parallel's own arguments: a ValueError or TypeError naming a bad one."
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+    for name, v in (("fetch_every", fetch_every), ("push_every", push_every)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise ValueError(f"{name} must be an integer >= 1 (or None), got {v!r}")
     if not isinstance(sync, bool):
         raise TypeError(f"sync must be True or False, got {sync!r}")
     if address is not None and not isinstance(address, str):
@@ -377,30 +483,49 @@ def _worker_rngs(start, n):
     return [saved[i] if i < len(saved) else rng_state(worker_rng(start.seed, i))
             for i in range(n)]
 
-# %% ../nbs/43_async.ipynb #5bd5d019
+
+def _exchange(start, sync, fetch_every, push_every):
+    """(fetch_every, push_every) of the run: as given, else as the resumed run had them,
+    else 1; in synchronous mode a fetch every step (fetch_every = push_every), and a
+    ValueError if fetch_every is given larger than push_every."""
+    saved = (start.resumed or {}).get("parallel") or {}
+    p = push_every or saved.get("push_every") or 1
+    f = fetch_every or saved.get("fetch_every") or 1
+    if sync and fetch_every is not None and fetch_every > p:
+        raise ValueError(f"with sync=True every step starts from the same θ: "
+                         f"fetch_every={fetch_every} must be <= push_every={p}")
+    return (p if sync else f), p
+
+# %% ../nbs/43_async.ipynb #c8819c8f
 def train_parallel(config, sampler, steps, task_args=None, workers=2, sync=False,
                    address=None, client=None, optimiser="rmsprop", lr=None, seed=0,
                    max_grad_norm=50.0, curriculum=None, log_every=100, log=None,
                    checkpoint=None, checkpoint_every=None, resume=None, progress=True,
-                   metadata=None, per_bit=False, objective=None):
+                   metadata=None, per_bit=False, objective=None, fetch_every=None,
+                   push_every=None):
     """`train` with `workers` worker processes and a parameter server (Downpour SGD):
     asynchronous, or with `sync=True` the mean gradient of all workers per step
-    (reproducible). Runs on a new local cluster, the Dask cluster at `address`, or the
-    Dask `client` given. The other arguments, the checkpoints, Ctrl-C and the curriculum
-    (kept by the server) are as in `train`; returns a `TrainResult`."""
-    _check_parallel_args(workers, sync, address, client)
+    (reproducible). A worker fetches θ every `fetch_every` batches and pushes the mean
+    gradient of every `push_every` batches (None: as the resumed run, else 1). Runs on
+    a new local cluster, the Dask cluster at `address`, or the Dask `client` given. The
+    other arguments, the checkpoints, Ctrl-C and the curriculum (kept by the server)
+    are as in `train`; returns a `TrainResult`."""
+    _check_parallel_args(workers, sync, address, client, fetch_every, push_every)
     start = prepare_run(config, sampler, steps, task_args, optimiser, lr, seed,
                         max_grad_norm, curriculum, log_every, log, checkpoint,
                         checkpoint_every, resume, progress, metadata, per_bit,
                         objective)
+    every = _exchange(start, sync, fetch_every, push_every)
     if client is None: _distributed()                    # the extra, before any work
     snap, s = start.snapshot, start.settings
     extra = ((start.resumed or {}).get("parallel") or {}).get("meter", {})
     server = ParameterServer(snap[1], snap[2], s.optimiser, s.max_grad_norm, snap[0])
-    desc = f"train ({workers} worker{'s' * (workers > 1)}{', sync' * sync})"
+    desc = (f"train ({workers} worker{'s' * (workers > 1)}{', sync' * sync}"
+            + (", fetch/push every {}/{}".format(*every) if every != (1, 1) else "")
+            + ")")
     bar = progress_bar(s.progress, steps, snap[0], desc)
     return _serve(start, server, _worker_rngs(start, workers), extra, sampler, steps,
-                  workers, sync, address, client, bar)
+                  workers, sync, address, client, bar, every)
 
 # %% ../nbs/43_async.ipynb #1508b6b2
 def _stop(run):
@@ -414,7 +539,7 @@ def _steps(client, run, start, steps, threads):
     "Place the workers on the cluster of `client` and run the steps; Ctrl-C saves."
     s = start.settings
     actors = _place_workers(client, run.n, start.config, run.sampler, run.rngs,
-                            s.per_bit, s.objective, _sampling(s.curriculum))
+                            s.per_bit, s.objective, _sampling(s.curriculum), run.layout)
     try:
         if run.sync: _sync_steps(actors, run, steps)
         else: _async_steps(actors, run, steps, threads)
@@ -425,11 +550,12 @@ def _steps(client, run, start, steps, threads):
 
 
 def _serve(start, server, rngs, extra, sampler, steps, workers, sync, address, client,
-           bar):
+           bar, every=(1, 1)):
     "The run of train_parallel (see there), from its server and `start`."
     log = start.settings.log
     logf = open(log, "a") if log is not None else None
-    run = _Run(server, workers, sync, steps, start, rngs, extra, sampler, logf, bar)
+    run = _Run(server, workers, sync, steps, start, rngs, extra, sampler, logf, bar,
+               *every)
     threads = []
     try:
         if server.step < steps:
@@ -494,15 +620,18 @@ def train_delayed(config, sampler, steps, task_args=None, staleness=None,
     return run.result()
 
 # %% ../nbs/43_async.ipynb #b874e67c
-def throughput(workers, worker_s, transfer_s, server_s, batch_size):
-    """Sequences per second of `workers` asynchronous workers (this chapter's model):
-    each delivers a gradient every worker_s + transfer_s + server_s seconds, and the
-    server applies at most one every server_s seconds. Broadcasts over `workers`."""
-    cycle = worker_s + transfer_s + server_s
-    return batch_size * onp.minimum(onp.asarray(workers, dtype=float) / cycle,
-                                    1.0 / server_s)
+def throughput(workers, worker_s, transfer_s, server_s, batch_size, k=1):
+    """Sequences per second of `workers` asynchronous workers (this chapter's model)
+    that exchange with the server every k batches (fetch_every = push_every = k): each
+    delivers an update of k batches every k·worker_s + transfer_s + server_s seconds,
+    and the server applies at most one every server_s seconds. Broadcasts over
+    `workers` and k."""
+    cycle = k * worker_s + transfer_s + server_s
+    return k * batch_size * onp.minimum(onp.asarray(workers, dtype=float) / cycle,
+                                        1.0 / server_s)
 
 
-def bottleneck_workers(worker_s, transfer_s, server_s):
-    "N* = (worker_s + transfer_s + server_s) / server_s: the workers a server can feed."
-    return (worker_s + transfer_s + server_s) / server_s
+def bottleneck_workers(worker_s, transfer_s, server_s, k=1):
+    """N* = (k·worker_s + transfer_s + server_s) / server_s: the workers a server can
+    feed when they exchange every k batches."""
+    return (k * worker_s + transfer_s + server_s) / server_s

@@ -5,7 +5,10 @@ synchronous runs, checkpoints, resume in synchronous mode bit for bit, a curricu
 by the server (one synchronous worker is `train`, lesson after lesson), the graph
 tasks' objective and curriculum and bAbI's objective with workers, worker errors,
 joining a cluster by address, the real Ctrl-C (SIGINT to the whole process group, as a
-terminal sends it), and no process left behind.
+terminal sends it), and no process left behind. Downpour's n_fetch and n_push
+(`fetch_every`, `push_every`): the flat layout and the plan of calls, a worker's k
+batches pushed as one mean gradient (in the worker, and through the cluster against an
+explicit loop and the delayed-gradient trainer), the default unchanged, and resume.
 
 Every cluster here listens on 127.0.0.1 only. The tests that need Dask skip without
 it."""
@@ -24,7 +27,8 @@ from dnc_lit import parallel
 from dnc_lit.parallel import (ParameterServer, MissingExtra, apply_gradient,
                               mean_gradient, simulate_staleness, train_delayed,
                               train_parallel, throughput, bottleneck_workers,
-                              worker_rng, _new_meter, _add)
+                              worker_rng, Worker, _new_meter, _add, _Layout,
+                              _exchange_plan)
 
 CONFIG = DNCConfig.tiny(input_size=6, output_size=5, hidden_size=32)
 ARGS = dict(batch_size=8, num_bits=4, min_length=1, max_length=2)
@@ -70,6 +74,11 @@ def test_the_module_imports_without_dask():
     (dict(address=8786), "address must be a string"),
     (dict(address="tcp://127.0.0.1:1", client=object()), "not both"),
     (dict(steps=-1), "steps must be an integer >= 0"),
+    (dict(fetch_every=0), "fetch_every must be an integer >= 1"),
+    (dict(push_every=True), "push_every must be an integer >= 1"),
+    (dict(push_every=1.5), "push_every must be an integer >= 1"),
+    (dict(sync=True, fetch_every=3, push_every=2),
+     "fetch_every=3 must be <= push_every=2"),
 ])
 def test_bad_arguments_are_named(kwargs, message):
     kw = {"steps": 2, **kwargs}
@@ -178,6 +187,76 @@ def test_throughput_model():
     assert math.isclose(float(throughput(n, 0.02, 0.002, 0.001, 1)), 1000.0)
 
 
+@given(st.integers(1, 64), st.floats(1e-3, 0.1), st.floats(0.0, 0.01),
+       st.floats(1e-5, 1e-2), st.integers(1, 16))
+def test_throughput_with_k_batches_per_exchange(n, t_w, t_x, t_s, k):
+    """k batches per exchange: the rate of k-batch cycles, never below k = 1 (the
+    exchange is paid once per k batches), the server's cap k times higher, and N*
+    where the two limits meet."""
+    one, many = (float(throughput(n, t_w, t_x, t_s, 16, k=j)) for j in (1, k))
+    assert math.isclose(many, 16 * k * min(n / (k * t_w + t_x + t_s), 1 / t_s))
+    assert many >= one * (1 - 1e-12)
+    n_star = bottleneck_workers(t_w, t_x, t_s, k=k)
+    assert math.isclose(n_star, (k * t_w + t_x + t_s) / t_s)
+    assert math.isclose(float(throughput(n_star, t_w, t_x, t_s, 1, k=k)), k / t_s)
+
+
+@given(st.lists(st.lists(st.integers(1, 4), min_size=0, max_size=3), min_size=1,
+                max_size=5), st.sampled_from(["float64", "float32"]),
+       st.integers(0, 2 ** 32))
+def test_layout_packs_and_unpacks_any_dict(shapes, dtype, seed):
+    rng = onp.random.default_rng(seed)
+    d = {f"p{i}": rng.normal(size=tuple(s)).astype(dtype) for i, s in enumerate(shapes)}
+    lay = _Layout(d)
+    v = lay.flat(d)
+    assert v.shape == (sum(a.size for a in d.values()),) and v.dtype == dtype
+    back = lay.unflat(v)
+    assert list(back) == list(d)
+    for k in d:
+        assert back[k].dtype == d[k].dtype and onp.array_equal(back[k], d[k])
+        assert back[k].size == 0 or onp.shares_memory(back[k], v)       # views
+    assert onp.array_equal(lay.add(lay.flat(d), d), 2 * v)
+
+
+@given(st.integers(1, 12), st.integers(1, 12))
+def test_the_plan_of_calls_fetches_and_pushes_where_the_counts_fall(f, p):
+    """Batch s is computed after a fetch iff s is a multiple of fetch_every and pushed
+    after it iff s + 1 is a multiple of push_every; calls never span a fetch or a
+    push."""
+    reps = 2 * math.lcm(f, p)
+    plan = _exchange_plan(f, p, reps)
+    starts = onp.cumsum([0] + [n for n, _, _ in plan])[:-1]
+    assert sum(n for n, _, _ in plan) == reps
+    assert all(n == math.gcd(f, p) for n, _, _ in plan)
+    fetched = {int(s) for s, (_, fetch, _) in zip(starts, plan) if fetch}
+    pushed = {int(s) + n - 1 for s, (n, _, push) in zip(starts, plan) if push}
+    assert fetched == set(range(0, reps, f))
+    assert pushed == {s for s in range(reps) if (s + 1) % p == 0}
+
+
+def test_a_workers_k_batches_are_one_mean_gradient():
+    """Worker.steps in this process: 3 batches, fetched once, pushed once, give the mean
+    (in order) of the 3 gradients that `gradient` gives on the same stream at the same
+    θ, with the mean loss and the version of the fetch; nothing is pushed before."""
+    params = init_params(CONFIG, 2)
+    lay = _Layout(params)
+    ws = [Worker(CONFIG, copy_task, rng_state(worker_rng(2, 1)), layout=lay)
+          for _ in range(2)]
+    outs = [ws[0].gradient(params, 5, ARGS) for _ in range(3)]
+    nothing, call = ws[1].steps(lay.flat(params), 5, 2, False, ARGS)  # fetch, 2 batches
+    assert nothing is None and list(call) == ["call_seconds"]
+    g, rec = ws[1].steps(None, None, 1, True, ARGS)                 # 1 more, and push
+    mean = mean_gradient([o["grads"] for o in outs])
+    assert onp.array_equal(g, lay.flat(mean))
+    assert rec["batches"] == 3 and rec["version"] == 5
+    assert rec["loss"] == (outs[0]["loss"] + outs[1]["loss"] + outs[2]["loss"]) / 3
+    assert rec["sequences"] == 3 * ARGS["batch_size"]
+    assert rec["rng"] == rng_state(ws[0].rng)
+    g2, rec2 = ws[1].steps(None, None, 1, True, ARGS)              # a new sum
+    assert rec2["batches"] == 1 and rec2["version"] == 5
+    assert onp.array_equal(g2, lay.flat(ws[0].gradient(params, 5, ARGS)["grads"]))
+
+
 # ---------------------------------------------------------------- a local cluster
 
 @pytest.fixture(scope="module")
@@ -236,7 +315,88 @@ def test_sync_with_one_worker_is_train(client):
     ref = train(CONFIG, copy_task, 10, ARGS, **kw)
     assert same_params(one.params, ref.params)
     assert strip(one.history) == [{**r, "workers": 1, "sync": True, "staleness": 0.0,
+                                   "fetch_every": 1, "push_every": 1,
                                    "staleness_counts": [5]} for r in strip(ref.history)]
+
+
+@needs_dask
+def test_async_with_one_worker_is_train(client):
+    "The default exchange (a fetch and a push every batch) with one worker: `train`."
+    kw = dict(**KW, seed=8, log_every=4)
+    one = train_parallel(CONFIG, copy_task, 8, ARGS, workers=1, client=client, **kw)
+    ref = train(CONFIG, copy_task, 8, ARGS, **kw)
+    assert same_params(one.params, ref.params)
+    assert [r["loss"] for r in one.history] == [r["loss"] for r in ref.history]
+
+
+def _explicit(k, updates, seed):
+    """Updates of the mean gradient of k batches of worker 0's stream, all at the
+    parameters of the update before, the mean loss with them: (params, losses)."""
+    opt = get_optimiser("adam", lr=1e-2)
+    model, rng = DNC.from_config(CONFIG), worker_rng(seed, 0)
+    params = init_params(CONFIG, seed)
+    state, losses = opt.init(params), []
+    for _ in range(updates):
+        outs = [loss_grad_logits(model.apply, params, copy_task(rng, **ARGS))
+                for _ in range(k)]
+        loss = outs[0][0]
+        for o in outs[1:]: loss += o[0]
+        grads = mean_gradient([g for _, g, _ in outs])
+        params, state, _, _ = apply_gradient(params, state, grads, loss / k, opt)
+        losses.append(loss / k)
+    return params, losses
+
+
+@needs_dask
+@pytest.mark.parametrize("sync", [False, True])
+def test_k_batches_pushed_together_are_one_update_of_their_mean(client, sync):
+    """One worker, fetch_every = push_every = 3 (asynchronous), or push_every = 3
+    (synchronous): every update is the mean gradient of 3 batches at the parameters of
+    the update before, bit for bit; the records count 3 batches per update."""
+    run = train_parallel(CONFIG, copy_task, 4, ARGS, workers=1, sync=sync,
+                         client=client, seed=6, log_every=2, push_every=3,
+                         fetch_every=None if sync else 3, **KW)
+    params, losses = _explicit(3, 4, 6)
+    assert same_params(run.params, params)
+    assert [r["loss"] for r in run.history] == [(losses[0] + losses[1]) / 2,
+                                                (losses[2] + losses[3]) / 2]
+    assert all(r["staleness_counts"] == [2] for r in run.history)
+    assert all((r["fetch_every"], r["push_every"]) == (3, 3) for r in run.history)
+    assert int(run.opt_state["step"]) == 4
+
+
+@needs_dask
+def test_fetching_every_second_batch_is_the_delayed_trainer(client):
+    """One worker with fetch_every = 2, push_every = 1 pushes every batch, but every
+    second one is computed at the copy fetched the batch before: exactly train_delayed
+    with staleness 0, 1, 0, 1, ..."""
+    kw = dict(**KW, seed=9, log_every=3)
+    run = train_parallel(CONFIG, copy_task, 6, ARGS, workers=1, client=client,
+                         fetch_every=2, **kw)
+    sim = train_delayed(CONFIG, copy_task, 6, ARGS, staleness=[0, 1] * 3, **kw)
+    assert same_params(run.params, sim.params)
+    assert [r["staleness_counts"] for r in run.history] == [[2, 1], [1, 2]]
+    assert [r["loss"] for r in run.history] == [r["loss"] for r in sim.history]
+
+
+@needs_dask
+def test_two_workers_exchanging_every_few_batches(client, tmp_path):
+    """Two asynchronous workers fetching every 2 and pushing every 3 batches: every
+    update counts 3 batches, the checkpoint records both numbers, and a resumed run
+    keeps them."""
+    ckp = tmp_path / "k.npz"
+    run = train_parallel(CONFIG, copy_task, 8, ARGS, workers=2, client=client, seed=1,
+                         fetch_every=2, push_every=3, log_every=4, checkpoint=ckp,
+                         **KW)
+    assert sum(sum(r["staleness_counts"]) for r in run.history) == 8
+    assert int(run.opt_state["step"]) == 8
+    par = load_checkpoint(ckp).metadata["parallel"]
+    assert (par["fetch_every"], par["push_every"]) == (2, 3)
+    more = train_parallel(None, copy_task, 12, workers=2, client=client, resume=ckp,
+                          log_every=4, **KW)
+    assert (more.history[-1]["fetch_every"], more.history[-1]["push_every"]) == (2, 3)
+    par = load_checkpoint(ckp).metadata["parallel"]
+    assert (par["fetch_every"], par["push_every"]) == (2, 3)
 
 
 class Alternate:
@@ -339,6 +499,30 @@ def test_sync_resume_is_bit_exact(client, tmp_path):
     for s in ("m", "v"): assert same_params(rest.opt_state[s], whole.opt_state[s])
     assert strip(rest.history) == strip(whole.history)
     assert rest.task_args == whole.task_args
+    assert rng_state(rest.rng) == rng_state(whole.rng)
+
+
+@needs_dask
+@pytest.mark.parametrize("sync", [False, True])
+def test_resume_with_k_batches_per_update_is_bit_exact(client, tmp_path, sync):
+    """push_every = 2 (and fetch_every = 2): stopped by Ctrl-C at the end of the
+    interval of step 9 (the checkpoint holds step 8) and resumed without naming the
+    numbers, the run keeps them and ends where the uninterrupted one ends: one
+    asynchronous worker (whose order is fixed), or two synchronous ones."""
+    kw = dict(**KW, seed=12, log_every=3, client=client, sync=sync,
+              workers=2 if sync else 1)
+    every = dict(push_every=2, fetch_every=None if sync else 2)
+    keep = lambda record, task_args: task_args
+    whole = train_parallel(CONFIG, copy_task, 12, ARGS, **every, **kw)
+    with pytest.raises(KeyboardInterrupt):
+        train_parallel(CONFIG, copy_task, 12, ARGS, checkpoint=tmp_path / "c.npz",
+                       curriculum=_interrupt_at(9, keep), **every, **kw)
+    ck = load_checkpoint(tmp_path / "c.npz")
+    assert ck.metadata["step"] == 8 and ck.metadata["parallel"]["push_every"] == 2
+    rest = train_parallel(None, copy_task, 12, resume=ck, **kw)
+    assert same_params(rest.params, whole.params)
+    for s in ("m", "v"): assert same_params(rest.opt_state[s], whole.opt_state[s])
+    assert strip(rest.history) == strip(whole.history)
     assert rng_state(rest.rng) == rng_state(whole.rng)
 
 

@@ -2,9 +2,10 @@
 into dnc_lit.parallel: a run of workers, its log and checkpoint, resuming it, Ctrl-C
 (SIGINT to the whole process group, as a terminal sends it) with nothing left behind,
 joining a running cluster and leaving it running, one-line errors (no Dask; --sync or
---address without --workers), and the graph tasks and bAbI with workers. New clusters
-are started only where that is what is tested; the rest join one cluster of the module
-(`--address`). Every cluster listens on 127.0.0.1 only."""
+--address without --workers), --fetch-every and --push-every kept by a resumed run,
+and the graph tasks and bAbI with workers. New clusters are started only where that is
+what is tested; the rest join one cluster of the module (`--address`). Every cluster
+listens on 127.0.0.1 only."""
 import json, os, signal, subprocess, sys, time
 from types import SimpleNamespace
 import pytest
@@ -51,10 +52,13 @@ def settings(*argv):
 
 def test_the_parser_has_the_worker_options():
     a = cli.make_parser().parse_args(["train", "copy", "--workers", "2", "--sync",
-                                      "--address", "tcp://127.0.0.1:1"])
+                                      "--address", "tcp://127.0.0.1:1",
+                                      "--fetch-every", "3", "--push-every", "4"])
     assert (a.workers, a.sync, a.address) == (2, True, "tcp://127.0.0.1:1")
+    assert (a.fetch_every, a.push_every) == (3, 4)
     a = cli.make_parser().parse_args(["train", "copy"])
     assert (a.workers, a.sync, a.address) == (None, False, None)
+    assert (a.fetch_every, a.push_every) == (None, None)
 
 
 @needs_dask
@@ -101,7 +105,8 @@ def test_help_shows_the_worker_options(capsys):
     with pytest.raises(SystemExit) as e: cli.main(["train", "--help"])
     out = capsys.readouterr().out
     assert e.value.code == 0 and "asynchronous training" in out
-    for word in ("--workers", "--sync", "--address"): assert word in out, word
+    for word in ("--workers", "--sync", "--address", "--fetch-every", "--push-every"):
+        assert word in out, word
 
 
 @needs_dask
@@ -139,7 +144,8 @@ def test_workers_train_resume_and_evaluate(tmp_path, address, capsys):
 
 
 def test_sync_and_address_need_workers(tmp_path, capsys):
-    for extra in (["--sync"], ["--address", "tcp://127.0.0.1:1"]):
+    for extra in (["--sync"], ["--address", "tcp://127.0.0.1:1"],
+                  ["--fetch-every", "2"], ["--push-every", "2"]):
         code = cli.main(["train", "copy", "--steps", "2", *SMALL, *extra,
                          "--out", str(tmp_path / "c.npz")])
         err = capsys.readouterr().err
@@ -231,3 +237,26 @@ def test_graph_and_babi_train_and_resume_with_workers(tmp_path, address, capsys)
     assert cli.main(["train", "babi", "--resume", str(b), "--steps", "6", "--workers",
                      "2", "--address", address, "--progress", "none"]) == 0
     assert load_checkpoint(b).metadata["step"] == 6
+
+
+@needs_dask
+def test_fetch_and_push_every_are_kept_by_a_resumed_run(tmp_path, address, capsys):
+    """--fetch-every and --push-every reach train_parallel and the checkpoint; a resume
+    that does not name them keeps them, one that does changes them."""
+    out = tmp_path / "c.npz"
+    base = ["train", "copy", *SMALL, "--workers", "2", "--address", address]
+    assert cli.main([*base, "--steps", "4", "--fetch-every", "2", "--push-every", "2",
+                     "--out", str(out)]) == 0, capsys.readouterr().err
+    par = load_checkpoint(out).metadata["parallel"]
+    assert (par["fetch_every"], par["push_every"]) == (2, 2)
+    assert cli.main(["train", "copy", "--resume", str(out), "--steps", "6",
+                     "--workers", "2", "--address", address, "--progress", "none"]) == 0
+    ck = load_checkpoint(out)
+    assert ck.metadata["step"] == 6
+    assert (ck.metadata["parallel"]["fetch_every"],
+            ck.metadata["parallel"]["push_every"]) == (2, 2)
+    assert cli.main(["train", "copy", "--resume", str(out), "--steps", "7",
+                     "--workers", "2", "--address", address, "--push-every", "3",
+                     "--progress", "none"]) == 0
+    assert load_checkpoint(out).metadata["parallel"]["push_every"] == 3
+    capsys.readouterr()
