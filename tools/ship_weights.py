@@ -7,8 +7,10 @@ parameters, the optimiser state and metadata. DST gets the parameters and the mo
 configuration unchanged, no optimiser state, and metadata that a chapter or
 `dnc-lit evaluate` / `dnc-lit ask` can read:
 
-- task, kind, seed, step, task_args, optimiser, max_grad_norm, log_every, measure: as
-  saved;
+- task, kind, network, seed, step, task_args, optimiser, max_grad_norm, log_every,
+  measure: as saved;
+- for bAbI: data, version, lexicon (the words in the order of the one-hot vectors, which
+  `dnc-lit ask` needs), validation, substituted and length_groups, as saved;
 - command (the first command) and commands (the first command, then every resume, each
   with the step it resumed from);
 - sequences: the sequences trained on, step x batch size (every step draws one batch of
@@ -16,8 +18,9 @@ configuration unchanged, no optimiser state, and metadata that a chapter or
 - seconds and cpu_seconds: the run's wall-clock and CPU time up to the checkpoint;
 - curriculum (the settings) and curriculum_state without its random-generator state:
   the current lesson, the lessons passed with the step of each, and every evaluation;
-- history: one record per logged interval (step, lesson, loss, errors, accuracy where
-  the curriculum evaluated, seconds, cpu_seconds), from the checkpoint's own history;
+- history: one record per logged interval (step, lesson, loss, errors or
+  question_errors, accuracy where the curriculum evaluated, seconds, cpu_seconds), from
+  the checkpoint's own history;
 - shipped: the name of SRC, its step and this tool.
 
 With --log, the JSON-lines log of the run is read too: its records up to the
@@ -33,10 +36,12 @@ import argparse, json, sys
 from pathlib import Path
 from dnc_lit.checkpoint import load_checkpoint, save_checkpoint
 
-KEEP = ("task", "kind", "seed", "step", "task_args", "optimiser", "max_grad_norm",
-        "per_bit", "log_every", "measure", "curriculum", "seconds", "cpu_seconds")
-RECORD = ("step", "lesson", "loss", "errors", "accuracy", "passed", "seconds",
-          "cpu_seconds")
+KEEP = ("task", "kind", "network", "seed", "step", "task_args", "optimiser",
+        "max_grad_norm", "per_bit", "log_every", "measure", "curriculum", "seconds",
+        "cpu_seconds")
+BABI = ("data", "version", "lexicon", "validation", "substituted", "length_groups")
+RECORD = ("step", "lesson", "loss", "errors", "question_errors", "accuracy", "passed",
+          "seconds", "cpu_seconds")
 
 
 def read_log(path):
@@ -78,7 +83,7 @@ def shipped_metadata(ck, src, log=None):
     missing = [k for k in needed if k not in meta]
     if missing:
         raise SystemExit(f"{src}: not a training checkpoint (no {', '.join(missing)})")
-    out = {k: meta[k] for k in KEEP if k in meta}
+    out = {k: meta[k] for k in KEEP + BABI if k in meta}
     out["command"], out["commands"] = meta.get("command"), commands(meta)
     out["sequences"] = meta["step"] * meta["task_args"]["batch_size"]
     if "curriculum_state" in meta:
