@@ -4,7 +4,7 @@ tasks", section "bAbI on the command line"). Not a test: long runs are started b
 
     python bench/babi_train.py train --out babi.npz --steps 100000 \\
         [--validate-every 2000] [--validate-stories 25] \\
-        [--preset dnc1|dnc1-float32|mid|small|tiny] [OPTIONS OF dnc-lit train babi]
+        [--preset dnc1|dnc1-float32|mid|small|tiny|lstm|lstm-tiny] [OPTIONS OF dnc-lit train babi]
 
 OPTIONS are passed on as they are: the first run needs --data PATH (the official
 tasks_1-20_v1-2.tar.gz or its folder); --seed, --lr, --log FILE.jsonl, --log-every ...
@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from dnc_lit import cli
-from dnc_lit.train import train
+from dnc_lit.train import train, build_model, config_from_json
 from dnc_lit.model import DNCConfig, DNC, parameter_count
 from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.babi import (load_babi, build_lexicon, split_validation, babi_sampler,
@@ -47,7 +47,10 @@ PRESETS = {   # the paper's DNC1 (Extended Data Table 2), smaller machines, a ti
     "mid": dict(hidden_size=256, memory_size=128, word_size=32, num_reads=4,
                 dtype="float32"),
     "small": dict(hidden_size=128, memory_size=64, word_size=32, num_reads=4),
-    "tiny": dict(hidden_size=16, memory_size=8, word_size=8, num_reads=2)}
+    "tiny": dict(hidden_size=16, memory_size=8, word_size=8, num_reads=2),
+    # the paper's bAbI LSTM baseline (Extended Data Table 2: 512 units), and a tiny one
+    "lstm": dict(model="lstm", hidden_size=512, dtype="float32"),
+    "lstm-tiny": dict(model="lstm", hidden_size=16)}
 DEFAULTS = ["--progress", "lines", "--checkpoint-every", "200"]
 
 
@@ -67,7 +70,7 @@ def validate(out, k, cache):
         data = load_babi(meta["data"], meta["version"])
         valid = split_validation(data.train, v["fraction"], v["seed"])[1]
         cache.update(key=key, valid={t: s[:k] for t, s in valid.items()})
-    model = DNC.from_config(DNCConfig(**ck.config))
+    model = build_model(config_from_json(ck.config))
     res = evaluate_babi(model, ck.params, cache["valid"], Lexicon(meta["lexicon"]))
     step = meta["step"]
     rec = {"step": step, "stories_seen": step * meta["task_args"]["batch_size"],
@@ -112,6 +115,8 @@ def cmd_time(a):
                         " UTC",
                load_average_start=os.getloadavg(), results=[])
     for name in a.presets.split(","):
+        if "model" in PRESETS[name]:
+            raise SystemExit(f"time: {name} is not a DNC preset")
         config = DNCConfig(input_size=len(lexicon), output_size=len(lexicon),
                            **PRESETS[name])
         lengths = []

@@ -25,7 +25,7 @@ def test_wheel_contents_and_metadata(wheel):
     mods = sorted(p.name for p in (ROOT / "dnc_lit").glob("*.py"))
     for m in mods: assert f"dnc_lit/{m}" in names, f"{m} missing from the wheel"
     assert not any(n.startswith(("nbs/", "tests/", "book/")) for n in names)
-    for w in ("copy", "repeat_copy", "copy_series", "traversal", "inference"):
+    for w in ("copy", "repeat_copy", "copy_series", "traversal", "inference", "babi"):
         assert f"dnc_lit/weights/{w}.npz" in names, f"trained weights {w}.npz not shipped"
     assert any(n.endswith("entry_points.txt") and b"dnc-lit = dnc_lit.cli:main" in z.read(n)
                for z in [zipfile.ZipFile(wheel)] for n in z.namelist()), "console script dnc-lit missing"
