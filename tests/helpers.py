@@ -53,6 +53,20 @@ def load_tool(name):
     return module
 
 
+def check_shipped_file(path, ck, max_bytes):
+    """Assert that the weights at `path` (loaded as the Checkpoint `ck`) are what
+    tools/ship_weights.py ships: at most `max_bytes`, parameters only (no optimiser state, no
+    generator or meter), every array of its configuration's shape and dtype."""
+    from pathlib import Path
+    from dnc_lit.model import DNCConfig, param_shapes
+    assert Path(path).stat().st_size < max_bytes, "shipped weights must stay a few MB at most"
+    assert ck.opt_state is None, "shipped weights carry no optimiser state"
+    config = DNCConfig(**ck.config)
+    assert {k: v.shape for k, v in ck.params.items()} == param_shapes(config)
+    assert all(v.dtype == onp.dtype(config.dtype) for v in ck.params.values())
+    assert not {"rng", "meter"} & set(ck.metadata)
+
+
 def check_shipped_metadata(m, task):
     """Assert that the metadata `m` of weights shipped by tools/ship_weights.py from a curriculum
     run of the graph task `task` hold what its chapter reads: the commands that started and resumed

@@ -6,7 +6,7 @@ on the first test stories of every task agrees exactly with the recount of
 tools/record_babi_evaluation.py (skips without the data); the chapter's typed story is
 answered as `dnc-lit ask` answers it; and tools/ship_weights.py keeps what a bAbI run
 needs to be asked."""
-import ast, contextlib, importlib.util, io, json, os, re, subprocess, sys, tarfile
+import ast, contextlib, io, json, os, re, subprocess, sys, tarfile
 from importlib.resources import files
 from pathlib import Path
 import numpy as onp
@@ -16,20 +16,13 @@ from dnc_lit.babi import (Lexicon, SYMBOLS, FAILURE_ERROR, TASK_FILES, answer_st
                           find_babi, parse_babi, story_answers)
 from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.cli import main as dnc_lit_main
-from dnc_lit.model import DNCConfig, DNC, param_shapes
+from dnc_lit.model import DNCConfig, DNC
+from helpers import check_shipped_file, load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = files("dnc_lit") / "weights" / "babi.npz"
 RECORDS = sorted((ROOT / "nbs" / "data").glob("babi*_evaluation.json"))
 CHAPTER = ROOT / "nbs" / "71_babi_training.ipynb"
-
-
-def tool(name):
-    "A module of tools/ by file name."
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -48,17 +41,7 @@ def run(*args):
 # --- the file -------------------------------------------------------------------------
 
 def test_shipped_file_is_parameters_only_and_small(ck):
-    assert Path(PATH).stat().st_size < 4e6, "shipped weights must stay a few MB at most"
-    assert ck.opt_state is None, "shipped weights carry no optimiser state"
-    config = DNCConfig(**ck.config)
-    assert {k: v.shape for k, v in ck.params.items()} == param_shapes(config)
-    assert all(v.dtype == onp.dtype(config.dtype) for v in ck.params.values())
-    assert not {"rng", "meter"} & set(ck.metadata)
-
-
-def test_the_weights_of_the_package_stay_under_10_MB():
-    total = sum(p.stat().st_size for p in Path(files("dnc_lit") / "weights").glob("*"))
-    assert total < 10e6, f"dnc_lit/weights holds {total / 1e6:.1f} MB"
+    check_shipped_file(PATH, ck, 4e6)
 
 
 def test_metadata_the_chapter_reads(ck):
@@ -177,7 +160,7 @@ def test_evaluate_agrees_with_a_recount_on_the_first_test_stories(ck, tmp_path):
     assert {t: sum(map(len, map(story_answers, s))) for t, s in test.items()} \
         == {t: q for t, (q, _) in stated.items()}
     model = DNC.from_config(DNCConfig(**ck.config))
-    recount = tool("record_babi_evaluation").recount
+    recount = load_tool("record_babi_evaluation").recount
     assert recount(model, ck.params, test, Lexicon(ck.metadata["lexicon"])) == stated
 
 
@@ -226,7 +209,7 @@ def test_ship_weights_keeps_what_a_babi_network_is_asked_with(tmp_path):
                   "--log", log, "--log-every", 2, "--hidden-size", 8, "--memory-size",
                   4, "--word-size", 4, "--num-reads", 1, "--progress", "none")
     assert code == 0
-    assert tool("ship_weights").main([str(src), str(dst), "--log", str(log)]) == 0
+    assert load_tool("ship_weights").main([str(src), str(dst), "--log", str(log)]) == 0
     before, after = load_checkpoint(src).metadata, load_checkpoint(dst).metadata
     for k in ("lexicon", "version", "validation", "substituted", "data", "network"):
         assert after[k] == before[k], k

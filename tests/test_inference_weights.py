@@ -15,8 +15,9 @@ import pytest
 from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.curriculum import (Curriculum, CURRICULUM_TASKS, lesson_accuracy,
                                 paper_lesson)
-from dnc_lit.model import DNCConfig, DNC, param_shapes
-from helpers import check_shipped_metadata, load_tool, shares_disagree
+from dnc_lit.model import DNCConfig, DNC
+from helpers import (check_shipped_file, check_shipped_metadata, load_tool,
+                     shares_disagree)
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = files("dnc_lit") / "weights" / "inference.npz"
@@ -44,17 +45,12 @@ def lesson_args(k):
 # --- the file -------------------------------------------------------------------------
 
 def test_shipped_file_is_parameters_only_and_small():
-    assert Path(PATH).stat().st_size < 3e6, "shipped weights must stay a few MB at most"
-    assert CK.opt_state is None, "shipped weights carry no optimiser state"
-    config = DNCConfig(**CK.config)
-    assert {k: v.shape for k, v in CK.params.items()} == param_shapes(config)
-    assert all(v.dtype == onp.dtype(config.dtype) for v in CK.params.values())
-    assert not {"rng", "meter"} & set(META)
+    check_shipped_file(PATH, CK, 3e6)
     assert "eval_rng" not in META["curriculum_state"]
 
 
 def test_all_shipped_weights_stay_under_10_mb():
-    total = sum(p.stat().st_size for p in Path(files("dnc_lit") / "weights").glob("*.npz"))
+    total = sum(p.stat().st_size for p in Path(files("dnc_lit") / "weights").glob("*"))
     assert total < 10e6, f"dnc_lit/weights holds {total / 1e6:.1f} MB"
 
 

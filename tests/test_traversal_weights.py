@@ -13,11 +13,10 @@ import pytest
 from dnc_lit import graphs
 from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.cli import main as dnc_lit_main
-from dnc_lit.curriculum import (Curriculum, CURRICULUM_TASKS, lesson_accuracy,
-                                paper_lesson)
-from dnc_lit.model import DNCConfig, DNC, param_shapes
+from dnc_lit.curriculum import (Curriculum, CURRICULUM_TASKS, lesson_accuracy)
+from dnc_lit.model import DNCConfig, DNC
 from dnc_lit.train import train
-from helpers import check_shipped_metadata, load_tool
+from helpers import check_shipped_file, check_shipped_metadata, load_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = files("dnc_lit") / "weights" / "traversal.npz"
@@ -36,12 +35,7 @@ def last_passed(meta):
 # --- the file -------------------------------------------------------------------------
 
 def test_shipped_file_is_parameters_only_and_small(ck):
-    assert Path(PATH).stat().st_size < 3e6, "shipped weights must stay a few MB at most"
-    assert ck.opt_state is None, "shipped weights carry no optimiser state"
-    config = DNCConfig(**ck.config)
-    assert {k: v.shape for k, v in ck.params.items()} == param_shapes(config)
-    assert all(v.dtype == onp.dtype(config.dtype) for v in ck.params.values())
-    assert not {"rng", "meter"} & set(ck.metadata)
+    check_shipped_file(PATH, ck, 3e6)
     assert "eval_rng" not in ck.metadata["curriculum_state"]
 
 
