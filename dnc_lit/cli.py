@@ -674,7 +674,7 @@ GraphFamily.train, GraphFamily.workers = _graph_train, True      # takes --worke
 # %% ../nbs/62_curriculum.ipynb #b6e8e177
 def _lesson_row(cur, k, args):
     "What lesson k is: its paper number and ranges, as text."
-    p = paper_lesson(k)
+    p = paper_lesson(k, cur.task, cur.lessons)
     ranges = ", ".join(f"{key.replace('_', ' ')} {'-'.join(map(str, v))}"
                        for key, v in cur.lessons[k - 1].items())
     return ("ours" if p is None else f"paper {p}"), ranges

@@ -13,7 +13,8 @@ from dnc_lit.curriculum import (Curriculum, CurriculumTask, CURRICULUM_TASKS,
                                 SHORTEST_PATH_LESSONS, PAPER_TRAVERSAL, PAPER_INFERENCE,
                                 PAPER_SHORTEST_PATH, GRAPH_OBJECTIVE,
                                 SHORTEST_PATH_OBJECTIVE, concat_batches,
-                                lesson_accuracy, paper_lesson, sequence_errors)
+                                lesson_accuracy, paper_lesson, sequence_errors,
+                                lessons_from, EDGE_STEPS)
 from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.model import DNCConfig, DNC
 from dnc_lit.tasks import copy_task
@@ -24,21 +25,63 @@ KEYS = ("num_nodes", "out_degree")
 
 # --- the lessons --------------------------------------------------------------------
 
-@pytest.mark.parametrize("lessons,paper,length", [
-    (TRAVERSAL_LESSONS, PAPER_TRAVERSAL, "path_length"),
-    (INFERENCE_LESSONS, PAPER_INFERENCE, "relation_length"),
-    (SHORTEST_PATH_LESSONS, PAPER_SHORTEST_PATH, "path_length")])
-def test_lessons_are_ours_then_the_papers(lessons, paper, length):
-    assert len(lessons) == len(paper) + 2
-    assert [l["label_range"] for l in lessons[:3]] == [[0, 9], [0, 99], [0, 999]]
-    assert all(l["label_range"] == [0, 999] for l in lessons[2:])
-    for k, (lesson, row) in enumerate(zip(lessons[2:], paper), 3):
-        assert paper_lesson(k) == k - 2
+@pytest.mark.parametrize("task,lessons,paper,length,ours", [
+    ("traversal", TRAVERSAL_LESSONS, PAPER_TRAVERSAL, "path_length", 2),
+    ("inference", INFERENCE_LESSONS, PAPER_INFERENCE, "relation_length", 4),
+    ("shortest_path", SHORTEST_PATH_LESSONS, PAPER_SHORTEST_PATH, "path_length", 2)])
+def test_lessons_are_ours_then_the_papers(task, lessons, paper, length, ours):
+    assert len(lessons) == len(paper) + ours
+    labels = [l["label_range"] for l in lessons]
+    assert labels[ours - 2:ours + 1] == [[0, 9], [0, 99], [0, 999]]
+    assert all(l == [0, 999] for l in labels[ours:])
+    for k, (lesson, row) in enumerate(zip(lessons[ours:], paper), ours + 1):
+        assert paper_lesson(k, task) == k - ours
+        assert paper_lesson(k, task, lessons) == k - ours
         assert [lesson[key] for key in (*KEYS, length)] == [list(r) for r in row]
-    for lesson in lessons[:2]:                      # ours: the paper's first structure
+    for k, lesson in enumerate(lessons[:ours], 1):  # ours: the paper's first structure
         assert [lesson[key] for key in (*KEYS, length)] == [list(r) for r in paper[0]]
-    assert paper_lesson(1) is None and paper_lesson(2) is None
+        assert paper_lesson(k, task) is None
     assert json.loads(json.dumps(lessons)) == lessons
+
+
+def test_inference_meets_few_relations_first_then_all_edge_labels():
+    edges = [l["edge_range"] for l in INFERENCE_LESSONS]   # every lesson names its range
+    assert edges[:2] == [list(e) for e in EDGE_STEPS] == [[0, 1], [0, 3]]
+    assert all(e == [0, 9] for e in edges[2:])
+    assert [l["label_range"] for l in INFERENCE_LESSONS[:4]] == [[0, 9]] * 3 + [[0, 99]]
+    keys = ("num_nodes", "out_degree", "relation_length")
+    old = lessons_from(PAPER_INFERENCE, keys)           # the lessons before edge steps
+    assert INFERENCE_LESSONS[2:] == [{**l, "edge_range": [0, 9]} for l in old]
+    assert [len(graphs.relations_within(2, e)) for e in edges[:3]] == [4, 16, 100]
+
+
+def test_traversal_and_shortest_path_lessons_have_no_edge_lessons():
+    keys = ("num_nodes", "out_degree", "path_length")
+    assert TRAVERSAL_LESSONS == lessons_from(PAPER_TRAVERSAL, keys)
+    assert SHORTEST_PATH_LESSONS == lessons_from(PAPER_SHORTEST_PATH, keys)
+    assert not any("edge_range" in l for l in TRAVERSAL_LESSONS + SHORTEST_PATH_LESSONS)
+    assert [l["label_range"] for l in TRAVERSAL_LESSONS[:3]] == [[0, 9], [0, 99],
+                                                                 [0, 999]]
+
+
+def test_paper_lesson_reads_a_runs_own_lessons():
+    keys = ("num_nodes", "out_degree", "relation_length")
+    old = lessons_from(PAPER_INFERENCE, keys)           # two lessons of ours
+    assert [paper_lesson(k, "inference", old) for k in (1, 2, 3, 19)] == [None, None,
+                                                                           1, 17]
+    assert [paper_lesson(k, "inference") for k in (4, 5, 21)] == [None, 1, 17]
+    mine = [{"num_nodes": [3, 3], "out_degree": [2, 2], "relation_length": [2, 2],
+             "label_range": [0, 9]}] * 3                # not the paper's table
+    assert [paper_lesson(k, "inference", mine) for k in (1, 2, 3)] == [None] * 3
+    assert paper_lesson(3, "traversal", INFERENCE_LESSONS) is None
+
+
+@pytest.mark.parametrize("args,words", [((1, "copy"), "task must be one of"),
+                                        ((0, "traversal"), "k must be a lesson"),
+                                        ((17, "traversal"), "k must be a lesson"),
+                                        ((True, "inference"), "k must be a lesson")])
+def test_paper_lesson_bad_arguments(args, words):
+    with pytest.raises(ValueError, match=words): paper_lesson(*args)
 
 
 def test_the_papers_first_and_last_traversal_lessons():
@@ -69,6 +112,9 @@ def test_every_lesson_draws_sequences(task):
         lo, hi = lesson["label_range"]
         nodes = [x for q in b.questions for x in q.graph.nodes]
         assert lo <= min(nodes) and max(nodes) <= hi
+        if "edge_range" in lesson:
+            lo, hi = lesson["edge_range"]
+            assert all(lo <= e <= hi for q in b.questions for _, e, _ in q.graph.triples)
 
 
 def test_the_papers_settings_per_task():
