@@ -98,7 +98,7 @@ def check_shipped_metadata(m, task):
     for p in passed:     # each lesson was passed at an evaluation over the threshold
         assert by_step[p["step"]]["accuracy"] >= cur.threshold
         assert by_step[p["step"]]["lesson"] == p["lesson"]
-    assert h[-1]["cpu_seconds"] <= m["cpu_seconds"]
+    assert h[-1]["cpu_seconds"] <= m["cpu_seconds"] + 5e-4    # the log rounds to 1 ms
 
 
 def shares_disagree(sample, record, n):

@@ -70,11 +70,6 @@ def test_answers_a_passed_lesson_at_the_measured_accuracy(ck):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the shipped network's last passed lesson was "
-                   "passed on one lucky evaluation of 100 sequences and measures below "
-                   "90 % on 1,000 (chapter Traversal, 'Why a passed lesson can be below "
-                   "90 %'); strict: re-shipped weights that keep the promise must drop "
-                   "this mark")
 def test_every_passed_lesson_is_answered_at_90_percent(ck):
     """The promise, measured as the chapter and `dnc-lit evaluate --num-sequences 1000`
     measure it: at least 90 % of 1,000 fresh sequences exactly right on every passed
