@@ -108,3 +108,45 @@ def shares_disagree(sample, record, n):
     share); {} when they agree."""
     return {k: (p, record[k]) for k, p in sample.items()
             if abs(p - record[k]) > 4 * math.sqrt(max(record[k] * (1 - record[k]), 0.01) / n)}
+
+
+def check_evaluation_record(record_path, ck, task, seed):
+    """Assert that `record_path` (written by tools/record_traversal_evaluation.py) records
+    `dnc-lit evaluate --num-sequences 1000 --seed SEED --json` of the weights shipped as
+    dnc_lit/weights/TASK.npz (loaded as the Checkpoint `ck`, of the graph task `task`, e.g.
+    'shortest_path'): the same step, every lesson up to the current one, each with 1,000
+    sequences at the trained memory size, the step it was passed at and its place among the
+    paper's lessons. Returns the recorded lessons (lesson number -> record)."""
+    import json
+    from dnc_lit.curriculum import Curriculum, paper_lesson
+    rec, m = json.loads(Path(record_path).read_text()), ck.metadata
+    assert rec["step"] == m["step"], (
+        f"{Path(record_path).name} records step {rec['step']}, the shipped weights are of step "
+        f"{m['step']}: run tools/record_traversal_evaluation.py {task.replace('_', '-')}")
+    assert rec["command"] == (f"dnc-lit evaluate dnc_lit/weights/{task}.npz "
+                              f"--num-sequences 1000 --seed {seed} --json")
+    recorded = {int(k): v for k, v in rec["lessons"].items()}
+    assert sorted(recorded) == list(range(1, m["curriculum_state"]["lesson"] + 1))
+    passed = {p["lesson"]: p["step"] for p in m["curriculum_state"]["passed"]}
+    lessons = Curriculum.from_json(m["curriculum"]).lessons
+    for k, v in recorded.items():
+        assert v["sequences"] == 1000 and v["memory_size"] == ck.config["memory_size"]
+        assert v["passed_at"] == passed.get(k)
+        p = paper_lesson(k, task, lessons)
+        assert v["from"] == ("ours" if p is None else f"paper {p}")
+    return recorded
+
+
+def check_evaluate_agrees(path, recorded, seed, n=100):
+    """Assert that `dnc-lit evaluate PATH --num-sequences n` run now (a subprocess, one BLAS
+    thread) on the first `n` sequences of every lesson (the same generator as the record's
+    1,000) agrees with the `recorded` lessons: each share within four standard errors."""
+    import json, os, subprocess, sys
+    r = subprocess.run([sys.executable, "-m", "dnc_lit", "evaluate", str(path),
+                        "--num-sequences", str(n), "--seed", str(seed), "--json"],
+                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr
+    now = {int(k): v["accuracy"] for k, v in json.loads(r.stdout).items()}
+    assert sorted(now) == sorted(recorded)
+    bad = shares_disagree(now, {k: v["accuracy"] for k, v in recorded.items()}, n)
+    assert not bad, f"lessons where the weights and the record disagree: {bad}"

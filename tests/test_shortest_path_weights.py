@@ -13,10 +13,10 @@ import pytest
 
 from dnc_lit import graphs
 from dnc_lit.checkpoint import load_checkpoint
-from dnc_lit.curriculum import (Curriculum, CURRICULUM_TASKS, lesson_accuracy,
-                                paper_lesson)
+from dnc_lit.curriculum import Curriculum, CURRICULUM_TASKS, lesson_accuracy
 from dnc_lit.model import DNCConfig, DNC
-from helpers import check_shipped_file, check_shipped_metadata, shares_disagree
+from helpers import (check_evaluate_agrees, check_evaluation_record,
+                     check_shipped_file, check_shipped_metadata)
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = files("dnc_lit") / "weights" / "shortest_path.npz"
@@ -58,31 +58,14 @@ def test_metadata_the_chapter_reads():
 # --- the recorded evaluation ----------------------------------------------------------
 
 def test_the_record_is_of_the_shipped_weights():
-    rec = json.loads(RECORD.read_text())
-    assert rec["step"] == META["step"], (
-        f"{RECORD.name} records step {rec['step']}, the shipped weights are of step "
-        f"{META['step']}: run tools/record_traversal_evaluation.py shortest-path")
-    assert rec["command"] == ("dnc-lit evaluate dnc_lit/weights/shortest_path.npz "
-                              f"--num-sequences 1000 --seed {SEED} --json")
-    assert sorted(RECORDED) == list(range(1, META["curriculum_state"]["lesson"] + 1))
-    N = CK.config["memory_size"]
-    for k, v in RECORDED.items():
-        assert v["sequences"] == 1000 and v["memory_size"] == N
-        assert v["passed_at"] == PASSED.get(k)
-        p = paper_lesson(k, "shortest_path", Curriculum.from_json(META["curriculum"]).lessons)
-        assert v["from"] == ("ours" if p is None else f"paper {p}")
+    assert check_evaluation_record(RECORD, CK, "shortest_path", SEED) == RECORDED
 
 
 def test_dnc_lit_evaluate_agrees_with_the_record():
     """`dnc-lit evaluate` run now on the first 100 sequences of every lesson (the same
     generator as the record's 1,000): each share within four standard errors of the
     record's."""
-    r = run("evaluate", PATH, "--num-sequences", 100, "--seed", SEED, "--json")
-    assert r.returncode == 0, r.stderr
-    now = {int(k): v["accuracy"] for k, v in json.loads(r.stdout).items()}
-    assert sorted(now) == sorted(RECORDED)
-    bad = shares_disagree(now, {k: v["accuracy"] for k, v in RECORDED.items()}, 100)
-    assert not bad, f"lessons where the weights and the record disagree: {bad}"
+    check_evaluate_agrees(PATH, RECORDED, SEED)
 
 
 # --- what it answers ------------------------------------------------------------------

@@ -16,7 +16,8 @@ from dnc_lit.cli import main as dnc_lit_main
 from dnc_lit.curriculum import (Curriculum, CURRICULUM_TASKS, lesson_accuracy)
 from dnc_lit.model import DNCConfig, DNC
 from dnc_lit.train import train
-from helpers import check_shipped_file, check_shipped_metadata, load_tool
+from helpers import (check_evaluate_agrees, check_evaluation_record, check_shipped_file,
+                     check_shipped_metadata, load_tool)
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = files("dnc_lit") / "weights" / "traversal.npz"
@@ -49,6 +50,15 @@ def test_metadata_the_chapter_reads(ck):
 
 
 # --- what it answers ------------------------------------------------------------------
+
+def test_the_record_is_of_the_shipped_weights_and_agrees_with_them(ck):
+    """nbs/data/traversal_evaluation.json, which chapter Traversal reads, records `dnc-lit
+    evaluate` of these weights on 1,000 sequences per lesson; run now on the first 100 of
+    them, it agrees."""
+    recorded = check_evaluation_record(ROOT / "nbs" / "data" / "traversal_evaluation.json",
+                                       ck, "traversal", SEED)
+    check_evaluate_agrees(PATH, recorded, SEED)
+
 
 def test_answers_a_passed_lesson_at_the_measured_accuracy(ck):
     """The last lesson passed, as the chapter and `dnc-lit evaluate` measure it (1,000
