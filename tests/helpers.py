@@ -137,14 +137,26 @@ def check_evaluation_record(record_path, ck, task, seed):
     return recorded
 
 
+def run_cli(*args):
+    "`python -m dnc_lit ARGS` in a subprocess, one BLAS thread: the CompletedProcess."
+    import os, subprocess, sys
+    return subprocess.run([sys.executable, "-m", "dnc_lit", *map(str, args)],
+                          capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def lesson_args(meta, k):
+    "The task arguments of lesson k of the curriculum run whose metadata are `meta`."
+    from dnc_lit.curriculum import Curriculum
+    return {**meta["task_args"], **Curriculum.from_json(meta["curriculum"]).lessons[k - 1]}
+
+
 def check_evaluate_agrees(path, recorded, seed, n=100):
     """Assert that `dnc-lit evaluate PATH --num-sequences n` run now (a subprocess, one BLAS
     thread) on the first `n` sequences of every lesson (the same generator as the record's
     1,000) agrees with the `recorded` lessons: each share within four standard errors."""
-    import json, os, subprocess, sys
-    r = subprocess.run([sys.executable, "-m", "dnc_lit", "evaluate", str(path),
-                        "--num-sequences", str(n), "--seed", str(seed), "--json"],
-                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    import json
+    r = run_cli("evaluate", path, "--num-sequences", n, "--seed", seed, "--json")
     assert r.returncode == 0, r.stderr
     now = {int(k): v["accuracy"] for k, v in json.loads(r.stdout).items()}
     assert sorted(now) == sorted(recorded)

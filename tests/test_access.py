@@ -10,7 +10,7 @@ from autograd import grad
 from hypothesis import given, strategies as st
 
 from dnc_lit.access import MemoryState, initial_memory_state, memory_step, memory_step_details
-from dnc_lit.interface import Interface, interface_size, parse_interface
+from dnc_lit.interface import interface_size, parse_interface
 from helpers import check_grad, random_projection
 
 # ---------------------------------------------------------------------------------------------------------

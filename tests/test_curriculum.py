@@ -16,7 +16,7 @@ from dnc_lit.curriculum import (Curriculum, CurriculumTask, CURRICULUM_TASKS,
                                 lesson_accuracy, paper_lesson, sequence_errors,
                                 lessons_from, EDGE_STEPS)
 from dnc_lit.checkpoint import load_checkpoint
-from dnc_lit.model import DNCConfig, DNC
+from dnc_lit.model import DNCConfig
 from dnc_lit.tasks import copy_task
 from dnc_lit.train import train, rng_state
 

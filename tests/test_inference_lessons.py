@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from dnc_lit import cli, graphs as G
 from dnc_lit.checkpoint import load_checkpoint, save_checkpoint
-from dnc_lit.curriculum import (Curriculum, INFERENCE_LESSONS, PAPER_INFERENCE,
+from dnc_lit.curriculum import (Curriculum, PAPER_INFERENCE,
                                 GRAPH_OBJECTIVE, lessons_from, paper_lesson)
 from dnc_lit.model import DNCConfig
 from dnc_lit.train import train

@@ -6,17 +6,17 @@ tools/record_traversal_evaluation.py inference) is of these weights and agrees w
 lesson the chapter lists as below the threshold is a strict xfail); the network has learned
 more than an untrained one of its shape; and `dnc-lit ask --relation` asks it about the family
 tree."""
-import json, math, os, subprocess, sys
+import json, math
 from importlib.resources import files
 from pathlib import Path
 import numpy as onp
 import pytest
 
 from dnc_lit.checkpoint import load_checkpoint
-from dnc_lit.curriculum import Curriculum, CURRICULUM_TASKS, lesson_accuracy
+from dnc_lit.curriculum import CURRICULUM_TASKS, lesson_accuracy
 from dnc_lit.model import DNCConfig, DNC
-from helpers import (check_evaluate_agrees, check_evaluation_record,
-                     check_shipped_file, check_shipped_metadata, load_tool)
+from helpers import (check_evaluate_agrees, check_evaluation_record, check_shipped_file,
+                     check_shipped_metadata, lesson_args, load_tool, run_cli)
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = files("dnc_lit") / "weights" / "inference.npz"
@@ -28,17 +28,6 @@ CK = load_checkpoint(PATH)
 META = CK.metadata
 PASSED = {p["lesson"]: p["step"] for p in META["curriculum_state"]["passed"]}
 RECORDED = {int(k): v for k, v in json.loads(RECORD.read_text())["lessons"].items()}
-
-
-def run(*args):
-    "`python -m dnc_lit ARGS` in a subprocess, one BLAS thread: the CompletedProcess."
-    return subprocess.run([sys.executable, "-m", "dnc_lit", *map(str, args)],
-                          capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-
-
-def lesson_args(k):
-    return {**META["task_args"], **Curriculum.from_json(META["curriculum"]).lessons[k - 1]}
 
 
 # --- the file -------------------------------------------------------------------------
@@ -88,7 +77,7 @@ def test_a_passed_lesson_is_answered_at_90_percent(k):
     """The promise of a passed lesson, measured as the chapter measures it: at least 90 % of
     the 1,000 sequences of `dnc-lit evaluate --seed 12345` exactly right."""
     model = DNC.from_config(DNCConfig(**CK.config))
-    a = lesson_accuracy(model, CK.params, SPEC.sampler, lesson_args(k), SPEC.solved, 1000,
+    a = lesson_accuracy(model, CK.params, SPEC.sampler, lesson_args(META, k), SPEC.solved, 1000,
                         onp.random.default_rng([SEED, k]))
     assert a >= 0.9, f"lesson {k}, passed at step {PASSED[k]:,}: {a:.3f}"
 
@@ -101,7 +90,7 @@ def test_the_network_has_learned_beyond_an_untrained_one():
     k = max(RECORDED, key=lambda j: RECORDED[j]["accuracy"])
     config = DNCConfig(**CK.config)
     model = DNC.from_config(config)
-    shares = [lesson_accuracy(model, p, SPEC.sampler, lesson_args(k), SPEC.solved, 200,
+    shares = [lesson_accuracy(model, p, SPEC.sampler, lesson_args(META, k), SPEC.solved, 200,
                               onp.random.default_rng([7, k]))
               for p in (CK.params, model.init(0))]
     trained, untrained = shares
@@ -114,8 +103,8 @@ def test_the_network_has_learned_beyond_an_untrained_one():
 def test_ask_a_family_relation_on_the_command_line():
     """`dnc-lit ask --relation` on the family tree, with memory enough for it: the question
     in words, the network's answer, the true answer (George) and a verdict."""
-    r = run("ask", PATH, "--graph", "family", "--start", "Xanthe", "--relation", "mother",
-            "mother", "brother", "--memory-size", 128)
+    r = run_cli("ask", PATH, "--graph", "family", "--start", "Xanthe", "--relation",
+                "mother", "mother", "brother", "--memory-size", 128)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "Who is Xanthe's mother's mother's brother?"

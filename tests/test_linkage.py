@@ -5,7 +5,6 @@ Oracles are plain Python loops written from the paper's index notation; property
 write weightings in Delta_N; gradients are checked against central differences."""
 import numpy as onp
 import autograd.numpy as np
-import pytest
 from autograd import grad
 from hypothesis import given, strategies as st
 

@@ -12,8 +12,7 @@ explicit loop and the delayed-gradient trainer), the default unchanged, and resu
 
 Every cluster here listens on 127.0.0.1 only. The tests that need Dask skip without
 it."""
-import json, math, os, signal, subprocess, sys, textwrap, time
-from collections import deque
+import json, math, os, signal, subprocess, sys, time
 import numpy as onp
 import pytest
 from hypothesis import given, strategies as st

@@ -7,7 +7,6 @@ and the graph tasks and bAbI with workers. New clusters are started only where t
 what is tested; the rest join one cluster of the module (`--address`). Every cluster
 listens on 127.0.0.1 only."""
 import json, os, signal, subprocess, sys, time
-from types import SimpleNamespace
 import pytest
 
 from dnc_lit import cli

@@ -5,7 +5,7 @@ by tools/record_traversal_evaluation.py shortest-path) is of these weights and a
 `dnc-lit evaluate` run now; every lesson the network passed is solved at the curriculum's 80 %
 (a lesson the chapter lists as below it is a strict xfail); the network walks better than an
 untrained one of its shape; and `dnc-lit ask --to` plans a journey on the London Underground."""
-import json, math, os, subprocess, sys
+import json, math
 from importlib.resources import files
 from pathlib import Path
 import numpy as onp
@@ -13,10 +13,10 @@ import pytest
 
 from dnc_lit import graphs
 from dnc_lit.checkpoint import load_checkpoint
-from dnc_lit.curriculum import Curriculum, CURRICULUM_TASKS, lesson_accuracy
+from dnc_lit.curriculum import CURRICULUM_TASKS, lesson_accuracy
 from dnc_lit.model import DNCConfig, DNC
-from helpers import (check_evaluate_agrees, check_evaluation_record,
-                     check_shipped_file, check_shipped_metadata)
+from helpers import (check_evaluate_agrees, check_evaluation_record, check_shipped_file,
+                     check_shipped_metadata, lesson_args, run_cli)
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = files("dnc_lit") / "weights" / "shortest_path.npz"
@@ -28,17 +28,6 @@ CK = load_checkpoint(PATH)
 META = CK.metadata
 PASSED = {p["lesson"]: p["step"] for p in META["curriculum_state"]["passed"]}
 RECORDED = {int(k): v for k, v in json.loads(RECORD.read_text())["lessons"].items()}
-
-
-def run(*args):
-    "`python -m dnc_lit ARGS` in a subprocess, one BLAS thread: the CompletedProcess."
-    return subprocess.run([sys.executable, "-m", "dnc_lit", *map(str, args)],
-                          capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-
-
-def lesson_args(k):
-    return {**META["task_args"], **Curriculum.from_json(META["curriculum"]).lessons[k - 1]}
 
 
 # --- the file -------------------------------------------------------------------------
@@ -85,7 +74,7 @@ def test_a_passed_lesson_is_solved_at_80_percent(k):
     the 1,000 walks of `dnc-lit evaluate --seed 12345` arrive within one move of the
     shortest."""
     model = DNC.from_config(DNCConfig(**CK.config))
-    a = lesson_accuracy(model, CK.params, SPEC.sampler, lesson_args(k), SPEC.solved, 1000,
+    a = lesson_accuracy(model, CK.params, SPEC.sampler, lesson_args(META, k), SPEC.solved, 1000,
                         onp.random.default_rng([SEED, k]))
     assert a >= 0.8, f"lesson {k}, passed at step {PASSED[k]:,}: {a:.3f}"
 
@@ -96,7 +85,7 @@ def test_the_network_walks_better_than_an_untrained_one():
     same shape, by more than four standard errors of the difference."""
     k = META["curriculum_state"]["lesson"]
     model = DNC.from_config(DNCConfig(**CK.config))
-    shares = [lesson_accuracy(model, p, SPEC.sampler, lesson_args(k), SPEC.solved, 300,
+    shares = [lesson_accuracy(model, p, SPEC.sampler, lesson_args(META, k), SPEC.solved, 300,
                               onp.random.default_rng([7, k]))
               for p in (CK.params, model.init(0))]
     trained, untrained = shares
@@ -110,7 +99,7 @@ def test_the_walk_is_legal_and_stops_at_the_destination():
     optimal implies within one."""
     k = META["curriculum_state"]["lesson"]
     model = DNC.from_config(DNCConfig(**CK.config))
-    b = SPEC.sampler(onp.random.default_rng([11, k]), **{**lesson_args(k), "batch_size": 50})
+    b = SPEC.sampler(onp.random.default_rng([11, k]), **{**lesson_args(META, k), "batch_size": 50})
     r = graphs.evaluate_shortest_path(model, CK.params, b)
     shortest = onp.array([len(q.answer) for q in b.questions])
     assert (r["within_one"] >= r["optimal"]).all()
@@ -122,8 +111,8 @@ def test_the_walk_is_legal_and_stops_at_the_destination():
 def test_ask_a_journey_on_the_command_line():
     """`dnc-lit ask --to` on the Underground with memory enough for it: the question in words,
     the network's walk, a shortest route and a verdict that agrees with the walk's length."""
-    r = run("ask", PATH, "--graph", "london", "--start", "Aldgate", "--to", "Angel",
-            "--memory-size", 256)
+    r = run_cli("ask", PATH, "--graph", "london", "--start", "Aldgate", "--to", "Angel",
+                "--memory-size", 256)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "How do you get from Aldgate to Angel in the fewest stops?"
