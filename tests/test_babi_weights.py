@@ -68,7 +68,7 @@ def test_metadata_the_chapter_reads(ck):
     assert [r["step"] for r in h] == list(range(m["log_every"], m["step"] + 1,
                                                 m["log_every"]))
     assert all(0 <= r["question_errors"] <= 1 for r in h)
-    assert h[-1]["cpu_seconds"] <= m["cpu_seconds"]
+    assert h[-1]["cpu_seconds"] <= m["cpu_seconds"] + 5e-4    # the log rounds to 1 ms
 
 
 # --- the records ----------------------------------------------------------------------
