@@ -162,3 +162,18 @@ def check_evaluate_agrees(path, recorded, seed, n=100):
     assert sorted(now) == sorted(recorded)
     bad = shares_disagree(now, {k: v["accuracy"] for k, v in recorded.items()}, n)
     assert not bad, f"lessons where the weights and the record disagree: {bad}"
+
+
+def passed_lesson_params(passed, recorded, threshold, chapter):
+    """The passed lessons (`passed`: lesson -> step) as pytest parameters, each a strict xfail
+    when its `recorded` share on 1,000 sequences is below `threshold`: the chapter named
+    `chapter` lists such a lesson under 'passed lessons now below the threshold'."""
+    import pytest
+    def param(k):
+        if recorded[k]["accuracy"] >= threshold: return k
+        return pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=(
+            f"lesson {k} was passed in training but measures {recorded[k]['accuracy']:.3f} "
+            f"on 1,000 fresh sequences; chapter {chapter} lists it under 'passed lessons now "
+            "below the threshold'. Strict: weights that keep the promise must make this "
+            "pass")))
+    return [param(k) for k in sorted(passed)]

@@ -16,7 +16,8 @@ from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.curriculum import CURRICULUM_TASKS, lesson_accuracy
 from dnc_lit.model import DNCConfig, DNC
 from helpers import (check_evaluate_agrees, check_evaluation_record, check_shipped_file,
-                     check_shipped_metadata, lesson_args, load_tool, run_cli)
+                     check_shipped_metadata, lesson_args, load_tool, passed_lesson_params,
+                     run_cli)
 
 ROOT = Path(__file__).resolve().parents[1]
 PATH = files("dnc_lit") / "weights" / "inference.npz"
@@ -63,16 +64,7 @@ def test_dnc_lit_evaluate_agrees_with_the_record():
 
 # --- what it answers ------------------------------------------------------------------
 
-def _lesson_param(k):
-    "Lesson k, a strict xfail when the chapter lists it as passed but below 90 %."
-    if RECORDED[k]["accuracy"] >= 0.9: return k
-    return pytest.param(k, marks=pytest.mark.xfail(strict=True, reason=(
-        f"lesson {k} was passed in training but measures {RECORDED[k]['accuracy']:.3f} on "
-        "1,000 fresh sequences; chapter Inference lists it under 'passed lessons now below "
-        "the threshold'. Strict: weights that keep the promise must make this pass")))
-
-
-@pytest.mark.parametrize("k", [_lesson_param(k) for k in sorted(PASSED)])
+@pytest.mark.parametrize("k", passed_lesson_params(PASSED, RECORDED, 0.9, "Inference"))
 def test_a_passed_lesson_is_answered_at_90_percent(k):
     """The promise of a passed lesson, measured as the chapter measures it: at least 90 % of
     the 1,000 sequences of `dnc-lit evaluate --seed 12345` exactly right."""
