@@ -29,7 +29,7 @@ MODEL_OPTIONS = ("hidden_size", "memory_size", "word_size", "num_reads", "num_la
 TASK_OPTIONS = ("num_bits", "batch_size", "min_length", "max_length", "min_repeats",
                 "max_repeats")
 FAMILIES = {}           # task name -> the object that trains and evaluates it
-PARSER_EXTENSIONS = []  # functions f(subparsers, parsers) adding options and commands
+PARSER_EXTENSIONS = {}  # name -> f(subparsers, parsers) adding options and commands
 COMMANDS = {}           # command name -> function(parsed options, argv) -> exit status
 MODEL_CONFIGS = {}      # --model name -> f(options, X, Y, defaults) -> its config
 
@@ -209,7 +209,7 @@ def make_parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parsers = {"train": _train_parser(sub), "evaluate": _evaluate_parser(sub),
                "show": _show_parser(sub)}
-    for extend in PARSER_EXTENSIONS: extend(sub, parsers)
+    for extend in PARSER_EXTENSIONS.values(): extend(sub, parsers)
     return p
 
 # %% ../nbs/52_cli.ipynb #41971062
@@ -936,7 +936,7 @@ def _graph_options(sub, parsers):
 # %% ../nbs/62_curriculum.ipynb #c5ffeb35
 FAMILIES.update({name: GraphFamily(name) for name in GRAPH_BATCH})
 _ALIASES.update(shortest_path="shortest-path", shortestpath="shortest-path")
-PARSER_EXTENSIONS.append(_graph_options)
+PARSER_EXTENSIONS["graph tasks"] = _graph_options
 COMMANDS.update(ask=cmd_ask, evaluate=_evaluate_any)
 
 # %% ../nbs/67_lstm_baseline.ipynb #b447bb24
@@ -983,7 +983,7 @@ def _show_model(a, argv=None):
 
 
 MODEL_CONFIGS["lstm"] = _lstm_config
-PARSER_EXTENSIONS.append(_model_option)
+PARSER_EXTENSIONS["model"] = _model_option
 COMMANDS["show"] = _show_model
 
 # %% ../nbs/70_babi.ipynb #59a602c1
@@ -1262,5 +1262,5 @@ def _evaluate_checked(a, argv=None):
     return _evaluate_any(a, argv)
 
 FAMILIES["babi"] = BabiFamily()
-PARSER_EXTENSIONS.append(_babi_options)
+PARSER_EXTENSIONS["babi"] = _babi_options
 COMMANDS.update(train=_train_checked, evaluate=_evaluate_checked, ask=_ask_any)

@@ -493,3 +493,21 @@ def test_graph_mistakes_give_one_line(trav, small, tmp_path):
                                    "x"), "no such file")
     assert_one_line_error(*dnc_lit("show", trav / "t.npz", "--out", tmp_path / "x.png"),
                           "draws copy and repeat-copy runs")
+
+
+def test_running_a_registering_cell_again_replaces_its_options():
+    """A chapter's cell that registers parser options, run a second time in a notebook,
+    defines a new function under the same name: the parser must still build, with each
+    option once (a list of extensions would add every option twice: argparse refuses)."""
+    from dnc_lit import cli
+    saved = dict(cli.PARSER_EXTENSIONS)
+    assert {"graph tasks", "model", "babi"} <= set(saved)
+    try:
+        for name, f in saved.items():   # what the re-run cell does: a new function object
+            cli.PARSER_EXTENSIONS[name] = lambda sub, parsers, f=f: f(sub, parsers)
+        a = cli.make_parser().parse_args(["ask", "w.npz", "--graph", "london", "--start",
+                                          "Bank", "--to", "Angel"])
+        assert (a.command, a.to) == ("ask", "Angel")
+        assert list(cli.PARSER_EXTENSIONS) == list(saved)
+    finally:
+        cli.PARSER_EXTENSIONS.clear(); cli.PARSER_EXTENSIONS.update(saved)
