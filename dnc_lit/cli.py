@@ -868,8 +868,25 @@ def _task_of(option): return next(t for t, o in _QUERY.items() if o == option)
 GraphFamily.ask = _graph_ask
 
 # %% ../nbs/62_curriculum.ipynb #a2b0bede
+_GRAPH_QUESTION = ("graph", "start", "follow", "relation", "to")
+
+def _graph_question(a, required=True):
+    """The graph options of `ask` given in `a` (a list); ValueError naming the missing
+    ones if some are given (with `required`: or none) but not all that a question about
+    a graph needs. The parser requires none of them, so that a later chapter's networks
+    can be asked something else."""
+    given = [k for k in _GRAPH_QUESTION if getattr(a, k) is not None]
+    missing = [f"--{k}" for k in ("graph", "start") if k not in given]
+    if not {"follow", "relation", "to"} & set(given):
+        missing.append("one of --follow, --relation, --to")
+    if missing and (given or required):
+        raise ValueError("the following arguments are required for a question about "
+                         f"a graph: {', '.join(missing)}")
+    return given
+
 def cmd_ask(a, argv=None):
     "The `ask` command: returns the exit status."
+    _graph_question(a)                        # a question missing a part: before loading
     ck, config = _load_run(a.checkpoint)
     family = FAMILIES.get(ck.metadata["task"])
     if not hasattr(family, "ask"):
@@ -912,16 +929,16 @@ def _graph_options(sub, parsers):
     memory = ("graph tasks: memory slots N to run with (default: as trained; the "
               "parameters do not depend on N)")
     e.add_argument("--memory-size", type=_positive_int, metavar="N", help=memory)
-    q = sub.add_parser("ask", help="ask a graph checkpoint one question in words",
+    q = sub.add_parser("ask", help="ask a trained network a question in words",
                        description="Ask a trained graph network one question about a "
                                    "named graph and print its answer beside the true "
                                    "one.")
     q.add_argument("checkpoint")
-    q.add_argument("--graph", required=True, metavar="FILE.csv|london|family",
+    q.add_argument("--graph", metavar="FILE.csv|london|family",
                    help="the graph: a CSV file with columns source, edge, destination, "
                         "or a built-in graph")
-    q.add_argument("--start", required=True, metavar="NAME", help="the start node")
-    how = q.add_mutually_exclusive_group(required=True)
+    q.add_argument("--start", metavar="NAME", help="the start node")
+    how = q.add_mutually_exclusive_group()
     how.add_argument("--follow", nargs="+", metavar="EDGE",
                      help="traversal: the edges to follow")
     how.add_argument("--relation", nargs="+", metavar="EDGE",
@@ -1169,9 +1186,6 @@ BabiFamily.ask = _babi_ask
 def _ask_story(sub):
     "Let the `ask` command of the graph tasks take a story for a bAbI network too."
     q = sub.choices["ask"]
-    for action in q._actions:
-        if action.option_strings: action.required = False
-    for group in q._mutually_exclusive_groups: group.required = False
     q.add_argument("story", nargs="?",
                    help=f'bAbI: a story that ends in a question, e.g. "{_EXAMPLE}"')
     q.add_argument("--words", type=_positive_int, metavar="N",
@@ -1180,29 +1194,11 @@ def _ask_story(sub):
                      "a bAbI network a story that ends in a question, a graph network "
                      "a question about a named graph (--graph, --start and --follow, "
                      "--relation or --to), answered beside the true answer.")
-    for choice in sub._choices_actions:
-        if choice.dest == "ask":
-            choice.help = "ask a trained network a question in words"
 
 # %% ../nbs/70_babi.ipynb #fe25cf20
-_GRAPH_QUESTION = ("graph", "start", "follow", "relation", "to")
-
-def _graph_question(a):
-    """The graph options of `ask` given in `a` (a list); ValueError if some are given
-    but not all that a question about a graph requires."""
-    given = [k for k in _GRAPH_QUESTION if getattr(a, k) is not None]
-    missing = [f"--{k}" for k in ("graph", "start") if k not in given]
-    if not {"follow", "relation", "to"} & set(given):
-        missing.append("one of --follow, --relation, --to")
-    if given and missing:
-        raise ValueError("the following arguments are required for a question about "
-                         f"a graph: {', '.join(missing)}")
-    return given
-
-# %% ../nbs/70_babi.ipynb #ae884cbf
 def _ask_any(a, argv=None):
     "The `ask` command: a story for a bAbI checkpoint, a graph question for others."
-    graph = _graph_question(a)
+    graph = _graph_question(a, required=False)
     if graph and a.story is not None:
         raise ValueError("ask takes a story (bAbI) or --graph and a question (graph "
                          "tasks), not both")
