@@ -606,6 +606,8 @@ def _graph_settings(a):
     cur = Curriculum(key, evaluate_every=a.evaluate_every,
                      eval_sequences=a.eval_sequences,
                      confirm_sequences=a.confirm_sequences)
+    pool = _edge_pool(a, key)
+    if pool: cur = dataclasses.replace(cur, lessons=_pool_lessons(cur.lessons, pool))
     opt = a.optimiser or "adam"
     return (config, {"batch_size": a.batch_size or GRAPH_BATCH[a.task]}, opt,
             a.lr or _LR[opt], a.max_grad_norm or 50.0, 0 if a.seed is None else a.seed,
@@ -633,6 +635,33 @@ def _saved_curriculum(a, ck):
         cur = dataclasses.replace(cur, confirm_sequences=a.confirm_sequences)
     return cur
 
+def _edge_pool(a, key):
+    "`--edge-pool LO HI` as a list [LO, HI], checked (None if not given)."
+    if a.edge_pool is None: return None
+    if key != "traversal": raise ValueError(f"--edge-pool is for traversal, not {a.task}")
+    lo, hi = a.edge_pool
+    if not lo <= hi <= graphs.MAX_LABEL + 1:
+        raise ValueError(f"--edge-pool {lo} {hi}: expected LO <= HI <= 1000")
+    return [lo, hi]
+
+def _pool_lessons(lessons, pool, first=1):
+    "The lessons with `edge_pool` laid over lesson `first` (from 1) and every later one."
+    return [l if k < first else {**l, "edge_pool": pool}
+            for k, l in enumerate(lessons, 1)]
+
+def _resume_with_edge_pool(a, ck, cur):
+    """The traversal checkpoint `ck` and its Curriculum `cur` with `--edge-pool` laid
+    over the current lesson, every later one and the current task arguments: from this
+    step on the run draws graphs from the smaller pools too. Passed lessons, and their
+    replays, keep theirs."""
+    pool = _edge_pool(a, cur.task)
+    if pool is None: return ck, cur
+    k = ck.metadata["curriculum_state"]["lesson"]
+    cur = dataclasses.replace(cur, lessons=_pool_lessons(cur.lessons, pool, k))
+    meta = {**ck.metadata, "curriculum": cur.to_json(),
+            "task_args": {**ck.metadata["task_args"], "edge_pool": pool}}
+    return dataclasses.replace(ck, metadata=meta), cur
+
 class GraphFamily:
     "How the command line trains, evaluates and asks a graph task (`name`)."
     def __init__(self, name): self.name, self.key = name, name.replace("-", "_")
@@ -646,9 +675,9 @@ def _graph_train(self, a, argv):
                   progress=_progress_option(a), objective=spec.objective)
     if a.resume:
         ck, config = _load_run(a.resume)
-        _check_resume(a, ck)
+        _check_resume(a, ck, [k for k in ck.metadata["task_args"] if k != "edge_pool"])
         common["log_every"] = _log_every(a, ck)
-        cur = _saved_curriculum(a, ck)
+        ck, cur = _resume_with_edge_pool(a, ck, _saved_curriculum(a, ck))
         out, steps = Path(a.out or a.resume), a.steps or GRAPH_DEFAULTS["steps"]
         if ck.metadata["step"] >= steps: return _nothing_to_do(a, ck, steps)
         model = _with_memory(a, config)
@@ -921,6 +950,10 @@ def _graph_options(sub, parsers):
                    help="further fresh sequences that confirm a pass (traversal, "
                         "inference 1000; shortest-path 200; 0: none; may change on "
                         "resume)")
+    g.add_argument("--edge-pool", type=_positive_int, nargs=2, metavar=("LO", "HI"),
+                   help="traversal: draw each graph's edge labels from a pool of LO to "
+                        "HI labels (default: as many as nodes, the paper's scheme); "
+                        "may be given on resume")
     e = parsers["evaluate"]
     e.add_argument("--graph", metavar="FILE.csv|london|family",
                    help="graph tasks: ask questions about this named graph")

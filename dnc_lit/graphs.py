@@ -231,21 +231,29 @@ def _check_graph_args(num_nodes, out_degree, label_range, edge_range):
 
 # %% ../nbs/60_graphs.ipynb #ff9520d5
 def random_graph(rng, num_nodes=(3, 10), out_degree=(1, 3), label_range=(0, 999),
-                 edge_range=None):
+                 edge_range=None, edge_pool=None):
     """A random graph (Methods, Random graph generation): n ~ U{num_nodes} points
     uniform in the unit square; node i links to its K_i ~ U{out_degree} nearest
     neighbours (at most n - 1); node labels distinct, uniform in label_range. Edge
     labels are distinct per source: with edge_range=None (the paper's scheme) drawn from
-    n distinct labels of label_range drawn once per graph, else from every label of
-    edge_range. Ranges are inclusive."""
+    a pool of distinct labels of label_range drawn once per graph, n of them, or with
+    edge_pool k ~ U{edge_pool} (at least the largest K_i, at most the label range);
+    else from every label of edge_range. Ranges are inclusive."""
     _check_rng(rng)
     (n_lo, n_hi), (k_lo, k_hi), (l_lo, l_hi), edges = _check_graph_args(
         num_nodes, out_degree, label_range, edge_range)
+    if edge_pool is not None:
+        if edges is not None: raise ValueError("edge_pool is for edge_range=None")
+        p_lo, p_hi = _check_range("edge_pool", edge_pool, 1, MAX_LABEL + 1)
     n = int(rng.integers(n_lo, n_hi, endpoint=True))
     positions = rng.random((n, 2))
     labels = rng.choice(l_hi - l_lo + 1, size=n, replace=False) + l_lo
     K = np.minimum(rng.integers(k_lo, k_hi, size=n, endpoint=True), n - 1)
-    if edges is None: pool = rng.choice(l_hi - l_lo + 1, size=n, replace=False) + l_lo
+    if edges is None:
+        size = n if edge_pool is None else min(
+            max(int(rng.integers(p_lo, p_hi, endpoint=True)), int(K.max())),
+            l_hi - l_lo + 1)
+        pool = rng.choice(l_hi - l_lo + 1, size=size, replace=False) + l_lo
     else: pool = np.arange(edges[0], edges[1] + 1)
     edge_labels = rng.permuted(np.tile(pool, (n, 1)), axis=1)   # row i: node i's labels
     triples = [(int(labels[i]), int(edge_labels[i, j]), int(labels[m]))
@@ -467,16 +475,16 @@ def _check_batch_args(rng, batch_size, planning_steps):
 
 def traversal_task(rng, batch_size=16, num_nodes=(3, 10), out_degree=(1, 3),
                    path_length=(1, 1), label_range=(0, 999), edge_range=None,
-                   planning_steps=0):
-    """A batch of traversal questions: per sequence a random graph, a random start node
-    and a random walk of L ~ U{path_length} steps, each along an out-edge chosen
-    uniformly."""
+                   planning_steps=0, edge_pool=None):
+    """A batch of traversal questions: per sequence a random graph (`random_graph`, with
+    its edge_range and edge_pool), a random start node and a random walk of
+    L ~ U{path_length} steps, each along an out-edge chosen uniformly."""
     _check_batch_args(rng, batch_size, planning_steps)
     lo, hi = _check_range("path_length", path_length, 1, 10 ** 6)
     _check_graph_args(num_nodes, out_degree, label_range, edge_range)
     qs = []
     for _ in range(batch_size):
-        g = random_graph(rng, num_nodes, out_degree, label_range, edge_range)
+        g = random_graph(rng, num_nodes, out_degree, label_range, edge_range, edge_pool)
         node = start = g.nodes[rng.integers(len(g.nodes))]
         edges = []
         for _ in range(rng.integers(lo, hi, endpoint=True)):

@@ -356,6 +356,41 @@ def test_resume_continues_in_the_same_lesson(trav, tmp_path):
                           "is a run of traversal")
 
 
+def test_edge_pool_on_a_new_run_and_on_resume(trav, tmp_path):
+    """--edge-pool lays edge_pool over every lesson of a new traversal run; on resume
+    over the current lesson, the later ones and the current task arguments, while the
+    lessons passed keep their graphs; only traversal takes it."""
+    new = tmp_path / "new.npz"
+    code, _, err = dnc_lit("train", "traversal", "--steps", 10, *GRAPH, "--out", new,
+                           "--edge-pool", 4, 8)
+    assert code == 0, err
+    m = load_checkpoint(new).metadata
+    assert all(l["edge_pool"] == [4, 8] for l in m["curriculum"]["lessons"])
+    assert m["task_args"]["edge_pool"] == [4, 8]
+    third = in_lesson(trav / "t.npz", tmp_path / "p.npz", 3)
+    code, _, err = dnc_lit("train", "traversal", "--steps", 35, "--resume", third,
+                           "--edge-pool", 4, 30, "--progress", "none")
+    assert code == 0, err
+    m = load_checkpoint(third).metadata
+    assert m["step"] == 35 and m["curriculum_state"]["lesson"] == 3
+    pools = [l.get("edge_pool") for l in m["curriculum"]["lessons"]]
+    assert pools[:2] == [None, None] and set(map(tuple, pools[2:])) == {(4, 30)}
+    assert m["task_args"]["edge_pool"] == [4, 30]
+    assert "--edge-pool 4 30" in m["resumed"][-1]["command"]
+    code, _, err = dnc_lit("train", "traversal", "--steps", 40, "--resume", third,
+                           "--edge-pool", 4, 12, "--progress", "none")   # may change
+    assert code == 0, err
+    assert load_checkpoint(third).metadata["task_args"]["edge_pool"] == [4, 12]
+    code, out, err = dnc_lit("evaluate", third, "--num-sequences", 2)
+    assert code == 0 and "edge pool 4-12" in out and out.count("edge pool") == 1, out
+    assert_one_line_error(*dnc_lit("train", "inference", "--steps", 5, *GRAPH, "--out",
+                                   tmp_path / "i.npz", "--edge-pool", 4, 8),
+                          "--edge-pool is for traversal")
+    assert_one_line_error(*dnc_lit("train", "traversal", "--steps", 5, *GRAPH, "--out",
+                                   tmp_path / "j.npz", "--edge-pool", 9, 4),
+                          "expected LO <= HI")
+
+
 def test_graph_resume_is_exact(tmp_path):
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     assert dnc_lit("train", "traversal", "--steps", 25, *GRAPH, "--out", a)[0] == 0

@@ -76,6 +76,37 @@ def test_random_graph_is_k_nearest_neighbours(a):
         assert set(out.values()) == set(by_distance[1:K + 1]), f"node {s}"
 
 
+@SETTINGS
+@given(st.integers(0, 2 ** 32 - 1), ranges(2, 30, 20), ranges(1, 5), ranges(1, 40, 10))
+def test_edge_pool_bounds_the_labels_a_graph_uses(seed, num_nodes, out_degree, pool):
+    """With edge_pool=(lo, hi) a graph uses at most max(hi, its largest out-degree)
+    edge labels of label_range, still distinct per source, and the graph itself (nodes,
+    positions, edges without their labels) is the one drawn without edge_pool."""
+    labels = (100, 199)
+    g = G.random_graph(onp.random.default_rng(seed), num_nodes, out_degree, labels,
+                       edge_pool=pool)
+    plain = G.random_graph(onp.random.default_rng(seed), num_nodes, out_degree, labels)
+    assert g.nodes == plain.nodes and (g.positions == plain.positions).all()
+    assert [(s, d) for s, _, d in g.triples] == [(s, d) for s, _, d in plain.triples]
+    pairs = [(s, e) for s, e, _ in g.triples]
+    assert len(set(pairs)) == len(pairs), "edge labels must be unique per source node"
+    used = {e for _, e, _ in g.triples}
+    K = max(len(g.out_edges(s)) for s in g.nodes)
+    assert len(used) <= max(pool[1], K) and all(100 <= e <= 199 for e in used)
+
+
+def test_edge_pool_errors_and_small_pools():
+    rng = onp.random.default_rng(0)
+    with pytest.raises(ValueError, match="edge_pool is for edge_range=None"):
+        G.random_graph(rng, edge_range=(0, 9), edge_pool=(4, 4))
+    with pytest.raises(ValueError, match="edge_pool must be a pair"):
+        G.random_graph(rng, edge_pool=(0, 4))
+    gs = [G.random_graph(rng, (20, 30), (4, 4), edge_pool=(4, 4)) for _ in range(20)]
+    assert all(len({e for _, e, _ in g.triples}) == 4 for g in gs)   # every node: all 4
+    b = G.traversal_task(rng, 8, (10, 12), (2, 3), (1, 3), edge_pool=(3, 3))
+    assert all(len({e for _, e, _ in q.graph.triples}) == 3 for q in b.questions)
+
+
 def test_same_seed_same_graph_and_batch():
     a = G.random_graph(onp.random.default_rng(3))
     b = G.random_graph(onp.random.default_rng(3))
