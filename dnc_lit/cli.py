@@ -638,14 +638,15 @@ def _saved_curriculum(a, ck):
 def _edge_pool(a, key):
     "`--edge-pool LO HI` as a list [LO, HI], checked (None if not given)."
     if a.edge_pool is None: return None
-    if key != "traversal": raise ValueError(f"--edge-pool is for traversal, not {a.task}")
+    if key != "traversal":
+        raise ValueError(f"--edge-pool is for traversal, not {a.task}")
     lo, hi = a.edge_pool
     if not lo <= hi <= graphs.MAX_LABEL + 1:
         raise ValueError(f"--edge-pool {lo} {hi}: expected LO <= HI <= 1000")
     return [lo, hi]
 
 def _pool_lessons(lessons, pool, first=1):
-    "The lessons with `edge_pool` laid over lesson `first` (from 1) and every later one."
+    "The lessons with `edge_pool` laid over lesson `first` (from 1) and the later ones."
     return [l if k < first else {**l, "edge_pool": pool}
             for k, l in enumerate(lessons, 1)]
 
@@ -915,7 +916,7 @@ def _graph_question(a, required=True):
 
 def cmd_ask(a, argv=None):
     "The `ask` command: returns the exit status."
-    _graph_question(a)                        # a question missing a part: before loading
+    _graph_question(a)                  # a question missing a part: before loading
     ck, config = _load_run(a.checkpoint)
     family = FAMILIES.get(ck.metadata["task"])
     if not hasattr(family, "ask"):
