@@ -646,8 +646,10 @@ def _edge_pool(a, key):
     return [lo, hi]
 
 def _pool_lessons(lessons, pool, first=1):
-    "The lessons with `edge_pool` laid over lesson `first` (from 1) and the later ones."
-    return [l if k < first else {**l, "edge_pool": pool}
+    """The lessons with `edge_pool` laid over lesson `first` (from 1) and the later
+    ones; the lessons before it get edge_pool None (the lessons' own pools), so that
+    their replays and evaluations, laid over the current task arguments, keep them."""
+    return [{**l, "edge_pool": None if k < first else pool}
             for k, l in enumerate(lessons, 1)]
 
 def _resume_with_edge_pool(a, ck, cur):
@@ -706,7 +708,7 @@ def _lesson_row(cur, k, args):
     "What lesson k is: its paper number and ranges, as text."
     p = paper_lesson(k, cur.task, cur.lessons)
     ranges = ", ".join(f"{key.replace('_', ' ')} {'-'.join(map(str, v))}"
-                       for key, v in cur.lessons[k - 1].items())
+                       for key, v in cur.lessons[k - 1].items() if v is not None)
     return ("ours" if p is None else f"paper {p}"), ranges
 
 def _graph_evaluate(self, a, ck, config):

@@ -383,6 +383,17 @@ def test_edge_pool_on_a_new_run_and_on_resume(trav, tmp_path):
     assert load_checkpoint(third).metadata["task_args"]["edge_pool"] == [4, 12]
     code, out, err = dnc_lit("evaluate", third, "--num-sequences", 2)
     assert code == 0 and "edge pool 4-12" in out and out.count("edge pool") == 1, out
+    m = load_checkpoint(third).metadata
+    assert [l["edge_pool"] for l in m["curriculum"]["lessons"][:2]] == [None, None]
+    from dnc_lit import graphs
+    lessons = m["curriculum"]["lessons"]
+    for k in (1, 2):    # a passed lesson laid over the current task arguments, as the
+        pooled = {**m["task_args"], **lessons[k - 1]}      # evaluations and replays do,
+        own = {**m["task_args"], **Curriculum("traversal").lessons[k - 1]}    # draws
+        own.pop("edge_pool")                               # the lesson's own graphs
+        x, y = (graphs.traversal_task(onp.random.default_rng(5), **d)
+                for d in (pooled, own))
+        assert onp.array_equal(x.inputs, y.inputs), k
     assert_one_line_error(*dnc_lit("train", "inference", "--steps", 5, *GRAPH, "--out",
                                    tmp_path / "i.npz", "--edge-pool", 4, 8),
                           "--edge-pool is for traversal")
@@ -531,17 +542,18 @@ def test_graph_mistakes_give_one_line(trav, small, tmp_path):
 
 
 def test_running_a_registering_cell_again_replaces_its_options():
-    """A chapter's cell that registers parser options, run a second time in a notebook,
-    defines a new function under the same name: the parser must still build, with each
-    option once (a list of extensions would add every option twice: argparse refuses)."""
+    """A chapter's cell that registers parser options, run a second time in a
+    notebook, defines a new function under the same name: the parser must still build,
+    with each option once (a list of extensions would add every option twice: argparse
+    refuses)."""
     from dnc_lit import cli
     saved = dict(cli.PARSER_EXTENSIONS)
     assert {"graph tasks", "model", "babi"} <= set(saved)
     try:
-        for name, f in saved.items():   # what the re-run cell does: a new function object
+        for name, f in saved.items():   # what a re-run cell does: a new function
             cli.PARSER_EXTENSIONS[name] = lambda sub, parsers, f=f: f(sub, parsers)
-        a = cli.make_parser().parse_args(["ask", "w.npz", "--graph", "london", "--start",
-                                          "Bank", "--to", "Angel"])
+        a = cli.make_parser().parse_args(["ask", "w.npz", "--graph", "london",
+                                          "--start", "Bank", "--to", "Angel"])
         assert (a.command, a.to) == ("ask", "Angel")
         assert list(cli.PARSER_EXTENSIONS) == list(saved)
     finally:
