@@ -956,7 +956,7 @@ def _graph_options(sub, parsers):
     g.add_argument("--edge-pool", type=_positive_int, nargs=2, metavar=("LO", "HI"),
                    help="traversal: draw each graph's edge labels from a pool of LO to "
                         "HI labels (default: as many as nodes, the paper's scheme); "
-                        "may be given on resume")
+                        "on resume: from the current lesson on")
     e = parsers["evaluate"]
     e.add_argument("--graph", metavar="FILE.csv|london|family",
                    help="graph tasks: ask questions about this named graph")
@@ -987,10 +987,22 @@ def _graph_options(sub, parsers):
     q.add_argument("--memory-size", type=_positive_int, metavar="N", help=memory)
 
 # %% ../nbs/62_curriculum.ipynb #c5ffeb35
+_GRAPH_ONLY = ("evaluate_every", "eval_sequences", "confirm_sequences", "edge_pool")
+
+def _train_any(a, argv=None):
+    "`dnc-lit train`, refusing the graph tasks' options for a task that is not one."
+    given = [f"--{k.replace('_', '-')}" for k in _GRAPH_ONLY
+             if getattr(a, k, None) is not None]
+    if given and task_name(a.task) not in GRAPH_BATCH:
+        raise ValueError(f"{' and '.join(given)}: for the graph tasks, not "
+                         f"{task_name(a.task)}")
+    return cmd_train(a, argv)
+
+# %% ../nbs/62_curriculum.ipynb #416d089f
 FAMILIES.update({name: GraphFamily(name) for name in GRAPH_BATCH})
 _ALIASES.update(shortest_path="shortest-path", shortestpath="shortest-path")
 PARSER_EXTENSIONS["graph tasks"] = _graph_options
-COMMANDS.update(ask=cmd_ask, evaluate=_evaluate_any)
+COMMANDS.update(train=_train_any, ask=cmd_ask, evaluate=_evaluate_any)
 
 # %% ../nbs/67_lstm_baseline.ipynb #b447bb24
 from . import baseline
@@ -1285,7 +1297,7 @@ def _babi_only(a, names, what):
 def _train_checked(a, argv=None):
     "`dnc-lit train`, refusing bAbI's options for tasks other than babi."
     _babi_only(a, ("data", "version", "length_groups"), task_name(a.task))
-    return cmd_train(a, argv)
+    return _train_any(a, argv)
 
 def _evaluate_checked(a, argv=None):
     "`dnc-lit evaluate`, refusing --data and --split for checkpoints other than bAbI."
