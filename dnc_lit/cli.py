@@ -647,9 +647,10 @@ def _edge_pool(a, key):
 
 def _pool_lessons(lessons, pool, first=1):
     """The lessons with `edge_pool` laid over lesson `first` (from 1) and the later
-    ones; the lessons before it get edge_pool None (the lessons' own pools), so that
-    their replays and evaluations, laid over the current task arguments, keep them."""
-    return [{**l, "edge_pool": None if k < first else pool}
+    ones; the lessons before it keep theirs, or get edge_pool None (the lessons' own
+    pools), so that their replays and evaluations, laid over the current task
+    arguments, keep their graphs."""
+    return [{**l, "edge_pool": l.get("edge_pool") if k < first else pool}
             for k, l in enumerate(lessons, 1)]
 
 def _resume_with_edge_pool(a, ck, cur):

@@ -197,7 +197,8 @@ def test_broken_checkpoints_give_one_line(small, tmp_path):
     (["train", "traversal", "--steps", "5", "--max-length", "3"], "for the copy tasks"),
     (["train", "inference", "--steps", "5", "--num-bits", "3"], "for the copy tasks"),
     (["train", "traversal", "--evaluate-every", "0"], "--evaluate-every"),
-    (["train", "copy", "--steps", "5", "--confirm-sequences", "9"], "for the graph tasks"),
+    (["train", "copy", "--steps", "5", "--confirm-sequences", "9"],
+     "for the graph tasks"),
     (["train", "repeat-copy", "--steps", "5", "--edge-pool", "4", "8"],
      "--edge-pool: for the graph tasks, not repeat-copy"),
     (["ask", "x.npz", "--graph", "london", "--start", "Bank"], "required"),
@@ -397,6 +398,13 @@ def test_edge_pool_on_a_new_run_and_on_resume(trav, tmp_path):
         x, y = (graphs.traversal_task(onp.random.default_rng(5), **d)
                 for d in (pooled, own))
         assert onp.array_equal(x.inputs, y.inputs), k
+    fourth = in_lesson(third, tmp_path / "p4.npz", 4)    # a later pool from lesson 4:
+    code, _, err = dnc_lit("train", "traversal", "--steps", 45, "--resume", fourth,
+                           "--edge-pool", 5, 9, "--progress", "none")
+    assert code == 0, err                               # lesson 3 keeps its own
+    pools = [l["edge_pool"] for l in load_checkpoint(fourth).metadata["curriculum"][
+        "lessons"]]
+    assert pools[:4] == [None, None, [4, 12], [5, 9]] and pools[-1] == [5, 9]
     assert_one_line_error(*dnc_lit("train", "inference", "--steps", 5, *GRAPH, "--out",
                                    tmp_path / "i.npz", "--edge-pool", 4, 8),
                           "--edge-pool is for traversal")
