@@ -65,9 +65,10 @@ def validate(out, k, cache):
     stories of each task to OUT.valid.jsonl; `cache` holds the data between calls."""
     ck = load_checkpoint(out)
     meta, v = ck.metadata, ck.metadata["validation"]
-    key = (meta["data"], meta["version"], v["seed"], v["fraction"])
+    key = (meta["data"], meta["version"], v["seed"], v["fraction"],
+           tuple(meta.get("tasks", ())))
     if cache.get("key") != key:
-        data = load_babi(meta["data"], meta["version"])
+        data = load_babi(meta["data"], meta["version"], meta.get("tasks"))
         valid = split_validation(data.train, v["fraction"], v["seed"])[1]
         cache.update(key=key, valid={t: s[:k] for t, s in valid.items()})
     model = build_model(config_from_json(ck.config))

@@ -1068,10 +1068,11 @@ class BabiFamily:
     def __repr__(self): return "BabiFamily()"
 
 # %% ../nbs/70_babi.ipynb #ebb7582f
-def _babi_data(path, version, seed, fraction=BABI_VALIDATION):
+def _babi_data(path, version, seed, fraction=BABI_VALIDATION, tasks=None):
     """(data, training stories, validation stories, lexicon) of the bAbI data at
-    `path`; the lexicon is that of all its training stories."""
-    data = babi.load_babi(path, version)
+    `path`, all 20 tasks or `tasks`; the lexicon is that of all their training
+    stories."""
+    data = babi.load_babi(path, version, tasks)
     for task, split in data.substituted:
         print(f"note: task {task} {split}: read from the en version (no {version} file "
               f"in {path})", file=sys.stderr)
@@ -1081,8 +1082,23 @@ def _babi_data(path, version, seed, fraction=BABI_VALIDATION):
 def _babi_meta(data, lexicon, validation):
     "What a bAbI checkpoint keeps about its data."
     return {"data": str(Path(data.path).resolve()), "version": data.version,
-            "lexicon": list(lexicon.words), "validation": validation,
+            "tasks": sorted(data.train), "lexicon": list(lexicon.words),
+            "validation": validation,
             "substituted": [list(x) for x in data.substituted]}
+
+def _task_numbers(text):
+    """The bAbI tasks of a --tasks option, '1', '1,2,3' or '1-3,6', as a sorted
+    tuple; argparse.ArgumentTypeError for anything else."""
+    tasks = set()
+    for part in text.split(","):
+        lo, dash, hi = part.partition("-")
+        ok = lo.isdecimal() and (hi.isdecimal() if dash else True)
+        lo, hi = (int(lo), int(hi) if dash else int(lo)) if ok else (0, -1)
+        if not 1 <= lo <= hi <= 20:
+            raise argparse.ArgumentTypeError(f"{text!r}: task numbers from 1 to 20, "
+                                             "as 1, 1,2,3 or 1-3")
+        tasks |= set(range(lo, hi + 1))
+    return tuple(sorted(tasks))
 
 # %% ../nbs/70_babi.ipynb #7720a25f
 def _data_path(a, meta, checkpoint):
@@ -1130,7 +1146,8 @@ def _babi_train(self, a, argv):
         raise ValueError("dnc-lit train babi needs --data PATH: the bAbI archive "
                          "tasks_1-20_v1-2.tar.gz or the folder it was extracted to")
     seed = 0 if a.seed is None else a.seed
-    data, train_s, _, lexicon = _babi_data(a.data, a.version or "en-10k", seed)
+    data, train_s, _, lexicon = _babi_data(a.data, a.version or "en-10k", seed,
+                                           tasks=a.tasks)
     config, task_args, opt, lr, clip, steps = _babi_settings(a, lexicon)
     out = Path(a.out or "babi.npz")
     groups = a.length_groups or 1
@@ -1154,11 +1171,16 @@ def _babi_resume(a, argv, common):
     if a.version is not None and a.version != meta["version"]:
         raise ValueError(f"--version {a.version} differs from the checkpoint's "
                          f"{meta['version']} (a resumed run keeps its settings)")
+    tasks = tuple(meta.get("tasks", range(1, 21)))
+    if a.tasks is not None and a.tasks != tasks:
+        said = lambda ts: ",".join(map(str, ts))
+        raise ValueError(f"--tasks {said(a.tasks)} differs from the checkpoint's "
+                         f"{said(tasks)} (a resumed run keeps its settings)")
     out, steps = Path(a.out or a.resume), a.steps or BABI_DEFAULTS["steps"]
     if meta["step"] >= steps: return _nothing_to_do(a, ck, steps)
     path, v = _data_path(a, meta, a.resume), meta["validation"]
     data, train_s, _, lexicon = _babi_data(path, meta["version"], v["seed"],
-                                           v["fraction"])
+                                           v["fraction"], tasks)
     _same_lexicon(lexicon, meta, path, a.resume)
     groups = a.length_groups or meta.get("length_groups", 1)
     keep = {**_babi_meta(data, lexicon, v), **_resume_metadata(ck, argv),
@@ -1179,7 +1201,7 @@ def _babi_evaluate(self, a, ck, config):
     meta, split = ck.metadata, a.split or "test"
     path, v = _data_path(a, meta, a.checkpoint), meta["validation"]
     data, _, valid_s, lexicon = _babi_data(path, meta["version"], v["seed"],
-                                           v["fraction"])
+                                           v["fraction"], meta.get("tasks"))
     _same_lexicon(lexicon, meta, path, a.checkpoint)
     stories = data.test if split == "test" else valid_s
     if not any(stories.values()):
@@ -1281,6 +1303,9 @@ def _babi_options(sub, parsers):
                    help="batch stories of similar length: sort K batches' worth of "
                    "uniform draws by length, train on one (default 1: plain draws; "
                    "may change on resume)")
+    g.add_argument("--tasks", type=_task_numbers, metavar="LIST",
+                   help="train on these tasks only, e.g. 1 or 1,2,3 or 1-3 (default: "
+                   "all 20; evaluate answers the tasks a run was trained on)")
     e = parsers["evaluate"]
     e.add_argument("--data", metavar="PATH",
                    help="bAbI: the data (default: where the run was trained)")
@@ -1297,7 +1322,7 @@ def _babi_only(a, names, what):
 # %% ../nbs/70_babi.ipynb #fd4f2d23
 def _train_checked(a, argv=None):
     "`dnc-lit train`, refusing bAbI's options for tasks other than babi."
-    _babi_only(a, ("data", "version", "length_groups"), task_name(a.task))
+    _babi_only(a, ("data", "version", "length_groups", "tasks"), task_name(a.task))
     return _train_any(a, argv)
 
 def _evaluate_checked(a, argv=None):

@@ -175,6 +175,53 @@ def test_length_groups_are_recorded_and_may_change_on_resume(run, tmp_path):
                           "--length-groups: for babi, not copy")
 
 
+def test_tasks_train_on_some_keep_them_and_evaluate_those(run, tmp_path):
+    d, data = run
+    ck = tmp_path / "some.npz"
+    args = ["train", "babi", "--data", data, *TINY, "--out", ck]
+    assert dnc_lit(*args, "--steps", 3, "--tasks", "8,1-2")[0] == 0
+    m = load_checkpoint(ck).metadata
+    assert m["tasks"] == [1, 2, 8]
+    assert m["lexicon"] == list(build_lexicon(load_babi(data, tasks=[1, 2, 8]).train)
+                                .words)
+    assert "apple" in m["lexicon"]                   # task 8's words, and only its
+    code, out, err = dnc_lit("evaluate", ck, "--json")
+    assert code == 0, err
+    assert sorted(json.loads(out)["tasks"]) == ["1", "2", "8"]
+    code, out, err = dnc_lit("evaluate", ck, "--split", "valid", "--json")
+    assert code == 0 and sorted(json.loads(out)["tasks"]) == ["1", "2", "8"], err
+    code, _, err = dnc_lit("train", "babi", "--resume", ck, "--steps", 5)
+    assert code == 0, err
+    assert load_checkpoint(ck).metadata["tasks"] == [1, 2, 8]           # kept
+    assert dnc_lit("train", "babi", "--resume", ck, "--steps", 6, "--tasks",
+                   "1,2,8")[0] == 0
+    assert_one_line_error(*dnc_lit("train", "babi", "--resume", ck, "--steps", 9,
+                                   "--tasks", "1"),
+                          "--tasks 1 differs from the checkpoint's 1,2,8")
+    one = tmp_path / "one.npz"
+    assert dnc_lit("train", "babi", "--data", data, *TINY, "--out", one, "--steps", 2,
+                   "--tasks", "1")[0] == 0
+    assert "apple" not in load_checkpoint(one).metadata["lexicon"]
+    assert load_checkpoint(d / "babi.npz").metadata["tasks"] == list(range(1, 21))
+
+
+@pytest.mark.parametrize("tasks", ["0", "21", "3-1", "1,3-1", "a", "1,,2", "1-",
+                                   "1-2-3", "", " 1"])
+def test_tasks_that_are_not_task_numbers_are_refused(run, tmp_path, tasks):
+    _, data = run
+    code, out, err = dnc_lit("train", "babi", "--data", data, "--tasks", tasks,
+                             *TINY, "--steps", 1, "--out", tmp_path / "x.npz")
+    assert code not in (0, None) and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("dnc-lit train: error: argument "
+                                                   "--tasks"), err
+    assert not (tmp_path / "x.npz").exists()
+
+
+def test_tasks_are_for_babi_only(tmp_path):
+    assert_one_line_error(*dnc_lit("train", "copy", "--tasks", "1", "--out",
+                                   tmp_path / "x.npz"), "--tasks: for babi, not copy")
+
+
 def test_data_that_moved_away_must_be_named(run, tmp_path):
     d, data = run
     gone = shutil.copy(data, tmp_path / "gone.tar.gz")
