@@ -138,7 +138,8 @@ def check(ck, data, result):
     """Recount every test story as `dnc-lit evaluate` batches them (SystemExit if a
     task's count differs), and again one story at a time: (stories, {task: [wrong in
     batches, wrong alone]} of the tasks where the two differ)."""
-    stories = babi.load_babi(data, ck.metadata["version"], ck.metadata.get("tasks")).test
+    m = ck.metadata
+    stories = babi.load_babi(data, m["version"], m.get("tasks")).test
     model, lexicon = build_model(config_from_json(ck.config)), babi.Lexicon(
         ck.metadata["lexicon"])
     counts = recount(model, ck.params, stories, lexicon)
