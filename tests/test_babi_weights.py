@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as onp
 import pytest
 
-from dnc_lit.babi import (Lexicon, SYMBOLS, FAILURE_ERROR, TASK_FILES, answer_story,
-                          find_babi, parse_babi, story_answers)
+from dnc_lit.babi import (Lexicon, SYMBOLS, FAILURE_ERROR, TASK_FILES, Question, Story,
+                          answer_story, find_babi, parse_babi, story_answers)
 from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.cli import main as dnc_lit_main
 from dnc_lit.model import DNCConfig, DNC
@@ -82,7 +82,8 @@ def test_a_record_is_consistent(path):
     assert ev["step"] == r["step"] == run_["step"]
     assert run_["stories"] == run_["step"] * run_["task_args"]["batch_size"]
     tasks = {int(t): v for t, v in ev["tasks"].items()}
-    assert sorted(tasks) == list(range(1, 21))
+    trained_on = run_.get("tasks") or list(range(1, 21))     # the run's --tasks
+    assert sorted(tasks) == trained_on
     for v in tasks.values():
         assert 0 <= v["wrong"] <= v["questions"] and v["questions"] > 0
         assert v["error"] == pytest.approx(100 * v["wrong"] / v["questions"])
@@ -93,8 +94,10 @@ def test_a_record_is_consistent(path):
     valid = r["validation"]["records"]
     steps = [v["step"] for v in valid]
     assert valid and steps == sorted(set(steps)) and steps[-1] <= r["step"]
-    assert all(sorted(map(int, v["errors"])) == list(range(1, 21)) for v in valid)
+    assert all(sorted(map(int, v["errors"])) == trained_on for v in valid)
     assert r["seconds"] > 0 and r["cpu_seconds"] > 0
+    if "training_stories" in r:              # after the held-out validation stories
+        assert 0 < r["training_stories"] < 10_000 * len(trained_on)
 
 
 def test_the_record_is_of_the_shipped_weights(ck):
@@ -107,6 +110,63 @@ def test_the_record_is_of_the_shipped_weights(ck):
     for v in r["validation"]["records"]:    # the validation log of this very run
         if v["step"] in logged:
             assert abs(v["cpu_seconds"] - logged[v["step"]]["cpu_seconds"]) <= 0.1
+
+
+# --- task 1 and the recency rule -----------------------------------------------------
+
+RECENCY = sorted((ROOT / "nbs" / "data").glob("babi*_recency.json"))
+
+
+def test_the_recency_rule_answers_with_the_place_just_before_the_question():
+    rule = load_tool("record_babi_recency").recency_answers
+    said = lambda *w: tuple(w) + (".",)
+    ask = lambda who, answer: Question(("where", "is", who, "?"), (answer,), (1,))
+    story = Story(1, (said("mary", "went", "to", "the", "office"),
+                      said("john", "moved", "to", "the", "garden"),
+                      ask("mary", "office"),
+                      said("mary", "went", "back", "to", "the", "kitchen"),
+                      ask("mary", "kitchen"), ask("john", "garden")), "made up")
+    assert rule(story) == [("garden",), ("kitchen",), ("kitchen",)]
+    count = load_tool("record_babi_recency").count
+    c = count([story], {0: [("office",), ("garden",), ("kitchen",)]})
+    assert c == dict(questions=3, rule_right=1, network_right=1, network_is_rule=1,
+                     rule_wrong=2, network_right_when_rule_wrong=1,
+                     network_is_rule_when_rule_wrong=1)
+
+
+@pytest.mark.parametrize("path", RECENCY, ids=lambda p: p.name)
+def test_a_recency_record_agrees_with_the_evaluation_of_the_same_weights(path):
+    """The counts add up, and the network's right answers are exactly the task-1
+    questions that the evaluation record of the same weights counts as right."""
+    r = json.loads(path.read_text())
+    q = r["questions"]
+    assert 0 < r["rule_right"] < q and r["rule_wrong"] == q - r["rule_right"]
+    assert 1 < r["answers"] < q
+    assert 0 <= r["network_right_when_rule_wrong"] <= r["rule_wrong"]
+    assert 0 <= r["network_is_rule_when_rule_wrong"] <= r["rule_wrong"]
+    assert r["network_right_when_rule_wrong"] + r["network_is_rule_when_rule_wrong"] \
+        <= r["rule_wrong"]              # where the rule is wrong, both cannot hold
+    for k in ("network_right", "network_is_rule"):   # where the rule is right
+        assert r[k] - r[f"{k}_when_rule_wrong"] <= r["rule_right"]
+    ev = [e for e in map(json.loads, map(Path.read_text, RECORDS))
+          if e["weights"] == r["weights"]]
+    assert len(ev) == 1, f"no evaluation record of {r['weights']}"
+    task1 = ev[0]["evaluation"]["tasks"]["1"]
+    assert ev[0]["step"] == r["step"] and task1["questions"] == q
+    assert r["network_right"] == q - task1["wrong"]
+
+
+def test_the_task1_run_trained_on_the_stories_the_record_says(tmp_path):
+    """The task-1 record's count of training stories is what the record tool finds in
+    the data for that run (skips without the data)."""
+    shared = find_babi(ROOT)
+    if shared is None:
+        pytest.skip("the bAbI data is not at ../shared/data/babi (nor DNC_LIT_BABI)")
+    r = json.loads((ROOT / "nbs" / "data" / "babi_task1_evaluation.json").read_text())
+    ck = load_checkpoint(ROOT / r["weights"])
+    assert ck.metadata["tasks"] == [1] and ck.metadata["step"] == r["step"]
+    assert load_tool("record_babi_evaluation").training_stories(ck, shared) \
+        == r["training_stories"]
 
 
 # --- against the data (skips without it) ---------------------------------------------

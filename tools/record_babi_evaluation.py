@@ -9,9 +9,11 @@ repository's root with one BLAS thread (DATA: --data, else the archive found as 
 "The bAbI tasks" finds it, ../shared/data/babi/tasks_1-20_v1-2.tar.gz or $DNC_LIT_BABI)
 and writes its JSON to nbs/data/babi_evaluation.json with the command, the wall-clock
 and CPU time it took, the machine and the date, a summary of the run (configuration,
-commands, steps, stories seen, CPU time), and the run's validation curve: the records
-of experiments/babi/babi.npz.valid.jsonl (written by bench/babi_train.py) up to the
-step of the weights, checked against the run's own history. Run it again whenever the
+commands, steps, stories seen, CPU time), the number of training stories its batches
+were drawn from, and the run's validation curve: the records of its validation log
+(--valid, by default experiments/babi_b8/babi_b8.npz.valid.jsonl, the log of the run
+the shipped weights come from, written by bench/babi_train.py) up to the step of the
+weights, checked against the run's own history. Run it again whenever the
 weights are shipped again; the chapter refuses a record of another step.
 
 The LSTM baseline (or any other bAbI checkpoint) is recorded the same way:
@@ -44,11 +46,11 @@ from dnc_lit.train import build_model, config_from_json
 from dnc_lit import model as dnc_model, baseline
 
 WEIGHTS = "dnc_lit/weights/babi.npz"
-VALID = "experiments/babi/babi.npz.valid.jsonl"
+VALID = "experiments/babi_b8/babi_b8.npz.valid.jsonl"
 OUT = "nbs/data/babi_evaluation.json"
 RUN_KEYS = ("network", "step", "seed", "task_args", "optimiser", "max_grad_norm",
-            "version", "validation", "substituted", "length_groups", "seconds",
-            "cpu_seconds")
+            "version", "validation", "substituted", "length_groups", "tasks",
+            "seconds", "cpu_seconds")
 
 
 def relative(path):
@@ -120,6 +122,17 @@ def validation_curve(path, ck):
     return {"source": relative(path), "records": [kept[s] for s in sorted(kept)]}
 
 
+def training_stories(ck, data):
+    """How many stories the run of `ck` drew its batches from: the training stories of
+    its tasks in `data` less those held out for validation (as `dnc-lit train babi`
+    splits them)."""
+    m = ck.metadata
+    train = babi.load_babi(data, m["version"], m.get("tasks")).train
+    kept = babi.split_validation(train, m["validation"]["fraction"],
+                                 m["validation"]["seed"])[0]
+    return sum(len(s) for s in kept.values())
+
+
 def evaluate(weights, data):
     "(JSON of `dnc-lit evaluate`, its command, wall seconds, CPU seconds), from ROOT."
     args = ["evaluate", relative(weights), "--data", relative(data), "--json"]
@@ -182,7 +195,8 @@ def main(argv=None):
               "recorded": datetime.datetime.now(datetime.timezone.utc).strftime(
                   "%Y-%m-%d %H:%M UTC"),
               "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
-              "evaluation": result, "run": run_summary(ck), "validation": valid}
+              "evaluation": result, "run": run_summary(ck), "validation": valid,
+              "training_stories": training_stories(ck, data)}
     if a.check:
         n, differ = check(ck, data, result)
         record["checked"] = {
