@@ -98,6 +98,10 @@ def test_a_record_is_consistent(path):
     assert r["seconds"] > 0 and r["cpu_seconds"] > 0
     if "training_stories" in r:              # after the held-out validation stories
         assert 0 < r["training_stories"] < 10_000 * len(trained_on)
+    if "training_errors" in r:               # [step, share] as the run's history logged
+        steps = [s for s, _ in r["training_errors"]]
+        assert steps == sorted(set(steps)) and 0 < steps[-1] <= r["step"]
+        assert all(0 <= e <= 1 for _, e in r["training_errors"])
 
 
 def test_the_record_is_of_the_shipped_weights(ck):

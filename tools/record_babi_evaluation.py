@@ -10,11 +10,13 @@ repository's root with one BLAS thread (DATA: --data, else the archive found as 
 and writes its JSON to nbs/data/babi_evaluation.json with the command, the wall-clock
 and CPU time it took, the machine and the date, a summary of the run (configuration,
 commands, steps, stories seen, CPU time), the number of training stories its batches
-were drawn from, and the run's validation curve: the records of its validation log
-(--valid, by default experiments/babi_b8/babi_b8.npz.valid.jsonl, the log of the run
-the shipped weights come from, written by bench/babi_train.py) up to the step of the
-weights, checked against the run's own history. Run it again whenever the
-weights are shipped again; the chapter refuses a record of another step.
+were drawn from, the share of questions answered wrongly in its training batches as its
+history logged them ([step, share] pairs), and the run's validation curve: the
+records of its validation log (--valid, by default
+experiments/babi_b8/babi_b8.npz.valid.jsonl, the log of the run the shipped weights come
+from, written by bench/babi_train.py) up to the step of the weights, checked against the
+run's own history. Run it again whenever the weights are shipped again; the chapter
+refuses a record of another step.
 
 The LSTM baseline (or any other bAbI checkpoint) is recorded the same way:
 
@@ -196,7 +198,10 @@ def main(argv=None):
                   "%Y-%m-%d %H:%M UTC"),
               "seconds": round(seconds, 1), "cpu_seconds": round(cpu, 1),
               "evaluation": result, "run": run_summary(ck), "validation": valid,
-              "training_stories": training_stories(ck, data)}
+              "training_stories": training_stories(ck, data),
+              "training_errors": [[h["step"], h["question_errors"]]
+                                  for h in ck.metadata.get("history", [])
+                                  if "question_errors" in h]}
     if a.check:
         n, differ = check(ck, data, result)
         record["checked"] = {
