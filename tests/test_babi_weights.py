@@ -132,7 +132,7 @@ def test_the_recency_rule_answers_with_the_place_just_before_the_question():
                       ask("mary", "kitchen"), ask("john", "garden")), "made up")
     assert rule(story) == [("garden",), ("kitchen",), ("kitchen",)]
     count = load_tool("record_babi_recency").count
-    c = count([story], {0: [("office",), ("garden",), ("kitchen",)]})
+    c = count([(story, [("office",), ("garden",), ("kitchen",)])])
     assert c == dict(questions=3, rule_right=1, network_right=1, network_is_rule=1,
                      rule_wrong=2, network_right_when_rule_wrong=1,
                      network_is_rule_when_rule_wrong=1)

@@ -66,15 +66,15 @@ def relative(path):
 EVAL_BATCH = inspect.signature(babi.evaluate_babi).parameters["batch_size"].default
 
 
-def recount(model, params, stories, lexicon, batch_size=EVAL_BATCH):
-    """{task: (questions, wrong)} of `stories` (dict task -> list), counted here from
-    the network's outputs: the stories in order of length, as `dnc-lit evaluate` batches
-    them, `batch_size` at a time (zero-padded at the end), their words one-hot, the most
-    probable word at each '-' step, a question wrong if any of its answer words is."""
+def network_answers(model, params, stories, lexicon, batch_size=EVAL_BATCH):
+    """[(story, [answer words per question])] of `stories` (dict task -> list), read
+    here from the network's outputs: the stories in order of length, as `dnc-lit
+    evaluate` batches them, `batch_size` at a time (zero-padded at the end), their words
+    one-hot, the most probable word at each '-' step."""
     dash = lexicon.words.index(babi.ANSWER)
     pool = sorted((s for t in sorted(stories) for s in stories[t]),
                   key=lambda s: len(babi.story_words(s)))
-    counts = {t: [0, 0] for t in sorted(stories)}
+    out = []
     for i in range(0, len(pool), batch_size):
         group = pool[i:i + batch_size]
         ids = [lexicon.encode(babi.story_words(s)) for s in group]
@@ -82,13 +82,24 @@ def recount(model, params, stories, lexicon, batch_size=EVAL_BATCH):
         for b, w in enumerate(ids): x[b, onp.arange(len(w)), w] = 1.0
         said = onp.asarray(model.apply(params, x)).argmax(-1)
         for b, (story, w) in enumerate(zip(group, ids)):
-            at, k = said[b, :len(w)][w == dash], 0
+            at, k, answers = said[b, :len(w)][w == dash], 0, []
             for answer in babi.story_answers(story):
-                want = lexicon.encode(list(answer))
-                counts[story.task][0] += 1
-                counts[story.task][1] += bool((at[k:k + len(want)] != want).any())
-                k += len(want)
+                answers.append(tuple(lexicon.decode(at[k:k + len(answer)])))
+                k += len(answer)
             assert k == len(at), (story.where, k, len(at))
+            out.append((story, answers))
+    return out
+
+
+def recount(model, params, stories, lexicon, batch_size=EVAL_BATCH):
+    """{task: (questions, wrong)} of `stories` (dict task -> list), counted here from
+    the network's answers (`network_answers`): a question wrong if any of its answer
+    words is."""
+    counts = {t: [0, 0] for t in sorted(stories)}
+    for story, said in network_answers(model, params, stories, lexicon, batch_size):
+        for answer, got in zip(babi.story_answers(story), said):
+            counts[story.task][0] += 1
+            counts[story.task][1] += got != tuple(answer)
     return {t: tuple(c) for t, c in counts.items()}
 
 

@@ -20,17 +20,17 @@ for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_k] = "1"
 import argparse, datetime, json, platform, shlex, sys
 from pathlib import Path
-import numpy as onp
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from dnc_lit import babi
 from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.train import build_model, config_from_json
+sys.path.insert(0, str(ROOT / "tools"))
+from record_babi_evaluation import network_answers         # as the record tool reads
 
 WEIGHTS = "experiments/babi_task1/babi_task1.npz"
 OUT = "nbs/data/babi_task1_recency.json"
-EVAL_BATCH = 16           # as `dnc-lit evaluate` batches (babi.evaluate_babi's default)
 
 
 def recency_answers(story):
@@ -43,35 +43,15 @@ def recency_answers(story):
     return out
 
 
-def network_answers(model, params, stories, lexicon, batch_size=EVAL_BATCH):
-    """{story index: [answer tuple per question]}: the most probable word at each '-'
-    step, the stories run in order of length, `batch_size` at a time."""
-    dash = lexicon.words.index(babi.ANSWER)
-    order = sorted(range(len(stories)), key=lambda i: len(babi.story_words(stories[i])))
-    said = {}
-    for k in range(0, len(order), batch_size):
-        group = order[k:k + batch_size]
-        ids = [lexicon.encode(babi.story_words(stories[i])) for i in group]
-        x = onp.zeros((len(group), max(map(len, ids)), len(lexicon)))
-        for b, w in enumerate(ids): x[b, onp.arange(len(w)), w] = 1.0
-        y = onp.asarray(model.apply(params, x)).argmax(-1)
-        for b, (i, w) in enumerate(zip(group, ids)):
-            at, j, answers = y[b, :len(w)][w == dash], 0, []
-            for answer in babi.story_answers(stories[i]):
-                answers.append(tuple(lexicon.decode(at[j:j + len(answer)])))
-                j += len(answer)
-            said[i] = answers
-    return said
-
-
-def count(stories, said):
-    "The counts over all questions of `stories`, with `said` the network's answers."
+def count(answered):
+    """The counts over all questions of `answered`, [(story, the network's answer words
+    per question)]."""
     c = dict(questions=0, rule_right=0, network_right=0, network_is_rule=0,
              rule_wrong=0, network_right_when_rule_wrong=0,
              network_is_rule_when_rule_wrong=0)
-    for i, story in enumerate(stories):
+    for story, said in answered:
         for truth, rule, net in zip(babi.story_answers(story), recency_answers(story),
-                                    said[i]):
+                                    said):
             c["questions"] += 1
             c["rule_right"] += rule == truth
             c["network_right"] += net == truth
@@ -95,9 +75,8 @@ def main(argv=None):
     ck = load_checkpoint(a.weights)
     m = ck.metadata
     stories = babi.load_babi(data, m["version"], [1]).test[1]
-    said = network_answers(build_model(config_from_json(ck.config)), ck.params,
-                           stories, babi.Lexicon(m["lexicon"]))
-    c = count(stories, said)
+    c = count(network_answers(build_model(config_from_json(ck.config)), ck.params,
+                              {1: stories}, babi.Lexicon(m["lexicon"])))
     weights = os.path.relpath(Path(a.weights).resolve(), ROOT)
     record = {"what": "task 1 test questions: the recency rule (the place of the "
                       "sentence just before the question) against the network",
