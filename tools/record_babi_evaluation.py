@@ -52,7 +52,9 @@ VALID = "experiments/babi_b8/babi_b8.npz.valid.jsonl"
 OUT = "nbs/data/babi_evaluation.json"
 RUN_KEYS = ("network", "step", "seed", "task_args", "optimiser", "max_grad_norm",
             "version", "validation", "substituted", "length_groups", "tasks",
-            "seconds", "cpu_seconds")
+            "seconds", "cpu_seconds",
+            # bench/babi_permute.py's runs: renamed stories, cut to lessons
+            "renamed", "questions", "lessons", "advance_below", "advanced")
 
 
 def relative(path):
