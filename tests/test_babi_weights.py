@@ -281,3 +281,34 @@ def test_ship_weights_keeps_what_a_babi_network_is_asked_with(tmp_path):
         [json.loads(line)["question_errors"] for line in log.read_text().splitlines()]
     code, out = run("ask", dst, "john moved to the office . where is john ?")
     assert code == 0 and len(out.split()) == 1
+
+
+LESSONS = [p for p in RECORDS if "lessons" in json.loads(p.read_text())["run"]]
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=lambda p: p.name)
+def test_a_run_with_lessons_moved_on_as_its_rule_says(path):
+    """bench/babi_permute.py --lessons: a run moves to the next lesson, in order, only
+    when its training batches of the last --validate-every steps erred on fewer than
+    --advance-below of their questions, and only at a validation step."""
+    r = json.loads(path.read_text())
+    run_, errs = r["run"], r["training_errors"]
+    every = {int(c["command"].split("--validate-every ")[1].split()[0])
+             for c in run_["commands"]}
+    assert len(every) == 1
+    every = every.pop()
+    qs = [q for _, q in run_["advanced"]]
+    assert qs == run_["lessons"][:len(qs)] and run_["questions"] == qs[-1]
+    valid_steps = {v["step"] for v in r["validation"]["records"]}
+    for s, _ in run_["advanced"][1:]:
+        assert s % every == 0 and s in valid_steps
+        window = [e for k, e in errs if s - every < k <= s]
+        assert window and onp.mean(window) < run_["advance_below"]
+    moved = {s for s, _ in run_["advanced"][1:]}
+    for s in valid_steps - moved:            # no move: not yet right enough, or at the end
+        q = [q for k, q in run_["advanced"] if k <= s]
+        if s <= run_["advanced"][0][0] or not q or q[-1] == run_["lessons"][-1] \
+                or s % every:                # before the lessons, in the last one, or
+            continue                         # validated where the run was stopped
+        window = [e for k, e in errs if s - every < k <= s]
+        assert onp.mean(window) >= run_["advance_below"], s
