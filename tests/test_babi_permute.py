@@ -126,7 +126,8 @@ def test_stories_cut_after_their_first_questions():
             assert words[-1] == "-" and words[-2] == "?"
             where = {}
             for i, w in enumerate(words):
-                if w == "." and words[i - 5] in NAMES: where[words[i - 5]] = words[i - 1]
+                if w == "." and words[i - 5] in NAMES:
+                    where[words[i - 5]] = words[i - 1]
             asked = words[-3]
             assert lexicon.decode([z[n - 1].argmax()]) == [where[asked]]
 

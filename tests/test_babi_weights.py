@@ -305,7 +305,7 @@ def test_a_run_with_lessons_moved_on_as_its_rule_says(path):
         window = [e for k, e in errs if s - every < k <= s]
         assert window and onp.mean(window) < run_["advance_below"]
     moved = {s for s, _ in run_["advanced"][1:]}
-    for s in valid_steps - moved:            # no move: not yet right enough, or at the end
+    for s in valid_steps - moved:       # no move: not yet right enough, or at the end
         q = [q for k, q in run_["advanced"] if k <= s]
         if s <= run_["advanced"][0][0] or not q or q[-1] == run_["lessons"][-1] \
                 or s % every:                # before the lessons, in the last one, or
