@@ -54,7 +54,9 @@ RUN_KEYS = ("network", "step", "seed", "task_args", "optimiser", "max_grad_norm"
             "version", "validation", "substituted", "length_groups", "tasks",
             "seconds", "cpu_seconds",
             # bench/babi_permute.py's runs: renamed stories, cut to lessons
-            "renamed", "questions", "lessons", "advance_below", "advanced")
+            "renamed", "questions", "lessons", "advance_below", "advanced",
+            # bench/babi_widen.py's runs: the task-1 run their first weights came from
+            "widened_from")
 
 
 def relative(path):

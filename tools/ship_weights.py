@@ -10,11 +10,14 @@ configuration unchanged, no optimiser state, and metadata that a chapter or
 - task, kind, network, seed, step, task_args, optimiser, max_grad_norm, log_every,
   measure: as saved;
 - for bAbI: data, version, lexicon (the words in the order of the one-hot vectors, which
-  `dnc-lit ask` needs), validation, substituted and length_groups, as saved;
+  `dnc-lit ask` needs), validation, substituted and length_groups, as saved (and
+  widened_from, below);
 - command (the first command) and commands (the first command, then every resume, each
   with the step it resumed from);
 - sequences: the sequences trained on, step x batch size (every step draws one batch of
   the run's batch size, replayed lessons included);
+- widened_from (bAbI runs of bench/babi_widen.py): the task-1 run whose weights the run
+  started from, with its command, steps, stories and CPU time, as saved;
 - seconds and cpu_seconds: the run's wall-clock and CPU time up to the checkpoint;
 - curriculum (the settings) and curriculum_state without its random-generator state:
   the current lesson, the lessons passed with the step of each, and every evaluation;
@@ -39,7 +42,8 @@ from dnc_lit.checkpoint import load_checkpoint, save_checkpoint
 KEEP = ("task", "kind", "network", "seed", "step", "task_args", "optimiser",
         "max_grad_norm", "per_bit", "log_every", "measure", "curriculum", "seconds",
         "cpu_seconds")
-BABI = ("data", "version", "lexicon", "validation", "substituted", "length_groups")
+BABI = ("data", "version", "lexicon", "validation", "substituted", "length_groups",
+        "widened_from")
 RECORD = ("step", "lesson", "loss", "errors", "question_errors", "accuracy", "passed",
           "seconds", "cpu_seconds")
 
