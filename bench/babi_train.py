@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from dnc_lit import cli
 from dnc_lit.train import train, build_model, config_from_json
-from dnc_lit.model import DNCConfig, DNC, parameter_count
+from dnc_lit.model import DNCConfig, parameter_count
 from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.babi import (load_babi, build_lexicon, split_validation, babi_sampler,
                           evaluate_babi, mean_error, Lexicon, BABI_OBJECTIVE)

@@ -290,7 +290,7 @@ def header(args, torch_ok):
     print(f"-- method: one worker process per row, {args.repeats} interleaved rounds of one block (~{args.min_time:g} CPU s) "
           f"per worker after 3 warm-up steps; steps per CPU-second of the worker's own process (primary) and per "
           f"wall-second; median [min-max] over rounds; ratios per round, then median [min-max]")
-    print(f"-- load average at the start (other processes on the machine; 1, 5, 15 min): "
+    print("-- load average at the start (other processes on the machine; 1, 5, 15 min): "
           + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 

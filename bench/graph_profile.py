@@ -78,7 +78,6 @@ def bandwidth(dtype):
 def measure(dtype, steps):
     "Everything for one dtype, in this (single-threaded) process."
     sys.path.insert(0, ROOT); sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import numpy as np
     from autograd import value_and_grad
     import dnc_lit.fast as fast
     from dnc_lit.model import DNCConfig, init_params, _unroll

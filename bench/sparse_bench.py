@@ -17,7 +17,7 @@ Usage: python bench/sparse_bench.py [--quick] [--out nbs/data/sparse_bench.json]
        python bench/sparse_bench.py --profile 16384 [--out nbs/data/sparse_bench.json]   (only the profile)
 The full run ends with a cProfile of one sparse step at the largest N (own time per function): where the time goes.
 """
-import argparse, datetime, json, math, os, platform, subprocess, sys, time
+import argparse, datetime, json, os, platform, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 THREAD_ENV = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
@@ -51,7 +51,6 @@ def worker(N, mode, repeats):
     for k, v in THREAD_ENV.items(): os.environ[k] = v          # before NumPy is imported
     sys.path.insert(0, ROOT)
     import numpy as onp
-    import autograd.numpy as np
     from autograd import grad
     from dnc_lit.model import DNC
     from dnc_lit.train import masked_sigmoid_cross_entropy
