@@ -966,10 +966,10 @@ def _graph_options(sub, parsers):
     memory = ("graph tasks: memory slots N to run with (default: as trained; the "
               "parameters do not depend on N)")
     e.add_argument("--memory-size", type=_positive_int, metavar="N", help=memory)
-    q = sub.add_parser("ask", help="ask a trained network a question in words",
-                       description="Ask a trained graph network one question about a "
-                                   "named graph and print its answer beside the true "
-                                   "one.")
+    q = parsers["ask"] = sub.add_parser(
+        "ask", help="ask a trained network a question in words",
+        description="Ask a trained graph network one question about a named graph and "
+                    "print its answer beside the true one.")
     q.add_argument("checkpoint")
     q.add_argument("--graph", metavar="FILE.csv|london|family",
                    help="the graph: a CSV file with columns source, edge, destination, "
@@ -1254,9 +1254,9 @@ def _babi_ask(self, a, ck, config):
 BabiFamily.ask = _babi_ask
 
 # %% ../nbs/70_babi.ipynb #2c0be9e7
-def _ask_story(sub):
+def _ask_story(parsers):
     "Let the `ask` command of the graph tasks take a story for a bAbI network too."
-    q = sub.choices["ask"]
+    q = parsers["ask"]
     q.add_argument("story", nargs="?",
                    help=f'bAbI: a story that ends in a question, e.g. "{_EXAMPLE}"')
     q.add_argument("--words", type=_positive_int, metavar="N",
@@ -1311,7 +1311,7 @@ def _babi_options(sub, parsers):
                    help="bAbI: the data (default: where the run was trained)")
     e.add_argument("--split", choices=("test", "valid"),
                    help="bAbI: the test stories (default) or the validation stories")
-    _ask_story(sub)
+    _ask_story(parsers)
 
 def _babi_only(a, names, what):
     "The options among `names` given in `a`, refused unless `what` is babi."
