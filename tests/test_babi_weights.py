@@ -312,3 +312,30 @@ def test_a_run_with_lessons_moved_on_as_its_rule_says(path):
             continue                         # validated where the run was stopped
         window = [e for k, e in errs if s - every < k <= s]
         assert onp.mean(window) >= run_["advance_below"], s
+
+
+WIDENED = [p for p in RECORDS if "widened_from" in json.loads(p.read_text())["run"]]
+
+
+@pytest.mark.parametrize("path", WIDENED, ids=lambda p: p.name)
+def test_a_widened_run_started_from_a_recorded_task1_network(path):
+    """bench/babi_widen.py: a joint run that starts from a task-1 network names a
+    network whose own record is in nbs/data, at the step of that record; the network
+    is the same but for its lexicon, widened from task 1's words to the twenty
+    tasks'."""
+    r = json.loads(path.read_text())
+    w = r["run"]["widened_from"]
+    src = [json.loads(p.read_text()) for p in RECORDS]
+    src = [s for s in src if s["weights"] == w["checkpoint"]]
+    assert len(src) == 1, "record the task-1 network the run started from"
+    s = src[0]
+    assert (w["step"], w["stories_seen"]) == (s["step"], s["run"]["stories"])
+    assert w["cpu_seconds"] == pytest.approx(s["run"]["cpu_seconds"], abs=0.1)
+    assert w["command"] == s["run"]["commands"][0]["command"]
+    assert s["run"]["tasks"] == [1] and r["run"].get("tasks", list(range(1, 21))) == \
+        list(range(1, 21))
+    small, big = s["run"]["config"], r["run"]["config"]
+    assert small["input_size"] == small["output_size"] == w["lexicon_size"]
+    assert big["input_size"] == big["output_size"] > w["lexicon_size"]
+    same = lambda c: {k: v for k, v in c.items() if not k.endswith("put_size")}
+    assert same(small) == same(big)
