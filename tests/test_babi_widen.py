@@ -1,8 +1,8 @@
 """bench/babi_widen.py, which starts joint bAbI training from a network trained on
-task 1 alone: the widened network reads and answers task-1 stories exactly as the
-task-1 network did (every trained weight is where its word now is), the new words get a
-fresh network's weights, and the result is a step-0 run, trained on all 20 tasks and
-resumed keeping where it came from."""
+task 1 alone: on task-1 stories the widened network gives task 1's words the scores the
+task-1 network gave them (every trained weight is where its word now is), the new words
+get a fresh network's weights, and the result is a step-0 run, trained on all 20 tasks
+and resumed keeping where it came from."""
 import importlib.util
 from pathlib import Path
 import numpy as onp
@@ -66,4 +66,3 @@ def test_widened_networks_answer_task_1_as_before_and_resume_jointly(tmp_path):
         ship = bench_module("ship_weights", "tools")
         assert ship.main([str(wide), str(shipped)]) == 0
         assert load_checkpoint(shipped).metadata["widened_from"] == w
-
