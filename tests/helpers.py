@@ -45,9 +45,10 @@ def random_projection(rng, shape):
 
 # --- shipped weights (dnc_lit/weights/*.npz of graph tasks) ---------------------------------------
 
-def load_tool(name):
-    "The script tools/NAME.py as a module (the tools are scripts, not part of the package)."
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+def load_tool(name, folder="tools"):
+    """The script FOLDER/NAME.py (tools/ or bench/) as a module (the scripts are not
+    part of the package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -2,24 +2,19 @@
 task-1 story it draws: a renamed story keeps its logic (each answer is still where the
 person asked about went last), the renaming is a permutation within names and within
 places, and the draws are fresh stories, not copies of the training stories."""
-import importlib.util, json
-from pathlib import Path
+import json
 import numpy as onp
 
 from dnc_lit.babi import Question, Story, build_lexicon, story_answers, story_words
 from dnc_lit.checkpoint import load_checkpoint
+from helpers import load_tool
 
-ROOT = Path(__file__).resolve().parents[1]
 NAMES = ["daniel", "john", "mary", "sandra"]
 PLACES = ["bathroom", "bedroom", "garden", "hallway", "kitchen", "office"]
 
 
 def permute_module():
-    spec = importlib.util.spec_from_file_location(
-        "babi_permute", ROOT / "bench" / "babi_permute.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("babi_permute", "bench")
 
 
 def task1_story(rng, moves=6):

@@ -3,27 +3,18 @@ task 1 alone: on task-1 stories the widened network gives task 1's words the sco
 task-1 network gave them (every trained weight is where its word now is), the new words
 get a fresh network's weights, and the result is a step-0 run, trained on all 20 tasks
 and resumed keeping where it came from."""
-import importlib.util
-from pathlib import Path
 import numpy as onp
 
 from dnc_lit import babi
 from dnc_lit.checkpoint import load_checkpoint
 from dnc_lit.train import build_model, config_from_json, NETWORKS, network_name
+from helpers import load_tool
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def bench_module(name, folder="bench"):
-    spec = importlib.util.spec_from_file_location(name, ROOT / folder / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_widened_networks_answer_task_1_as_before_and_resume_jointly(tmp_path):
     from test_babi_cli import write_archive          # a small archive of all 20 tasks
-    bp, bw = bench_module("babi_permute"), bench_module("babi_widen")
+    bp, bw = load_tool("babi_permute", "bench"), load_tool("babi_widen", "bench")
     data = write_archive(tmp_path / "tasks_1-20_v1-2.tar.gz")
     stories = babi.load_babi(data, "en-10k", [1]).train[1][:4]
     for preset in ("tiny", "lstm-tiny"):
@@ -63,6 +54,6 @@ def test_widened_networks_answer_task_1_as_before_and_resume_jointly(tmp_path):
         valid = open(f"{wide}.valid.jsonl").read().splitlines()
         assert len(valid) == 1 and '"step": 2' in valid[0]
         shipped = tmp_path / f"{preset}-shipped.npz"          # the cost travels along
-        ship = bench_module("ship_weights", "tools")
+        ship = load_tool("ship_weights")
         assert ship.main([str(wide), str(shipped)]) == 0
         assert load_checkpoint(shipped).metadata["widened_from"] == w
