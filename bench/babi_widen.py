@@ -94,7 +94,8 @@ def start(a, command):
           f"to {len(lexicon)} words", file=sys.stderr)
 
 
-def main(argv=None):
+def parser():
+    "The command line of this script."
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, required=True)
@@ -109,6 +110,11 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--validate-every", type=int, default=1000)
     ap.add_argument("--validate-stories", type=int, default=25)
+    return ap
+
+
+def main(argv=None):
+    ap = parser()
     a = ap.parse_args(argv)
     out = Path(a.out)
     command = "python bench/babi_widen.py " + shlex.join(

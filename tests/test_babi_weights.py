@@ -6,7 +6,7 @@ on the first test stories of every task agrees exactly with the recount of
 tools/record_babi_evaluation.py (skips without the data); the chapter's typed story is
 answered as `dnc-lit ask` answers it; and tools/ship_weights.py keeps what a bAbI run
 needs to be asked."""
-import ast, contextlib, io, json, os, re, subprocess, sys, tarfile
+import ast, contextlib, io, json, os, re, shlex, subprocess, sys, tarfile
 from importlib.resources import files
 from pathlib import Path
 import numpy as onp
@@ -49,9 +49,17 @@ def test_metadata_the_chapter_reads(ck):
     assert m["task"] == "babi" and m["kind"] == "dnc_lit.train"
     assert m["network"] == "dnc"
     assert m["commands"][0] == {"step": 0, "command": m["command"]}
-    assert m["command"].startswith("dnc-lit train babi ")
-    assert all(c["command"].startswith("dnc-lit train babi --resume ")
-               for c in m["commands"][1:])
+    widen = "python bench/babi_widen.py --out "     # the second stage, on twenty tasks
+    assert all(c["command"].startswith(widen) for c in m["commands"])
+    assert "--start-from " in m["command"]
+    first = m["widened_from"]                       # the first stage, on task 1
+    assert first["command"].startswith("python bench/babi_permute.py ")
+    assert first["lexicon_size"] < len(m["lexicon"])
+    assert first["step"] > 0 and first["stories_seen"] > 0 and first["cpu_seconds"] > 0
+    argv = shlex.split(m["command"])[2:]         # the chapter's default --length-groups
+    widen_cli = load_tool("babi_widen", folder="bench").parser()
+    assert "--length-groups" not in argv
+    assert m["length_groups"] == widen_cli.parse_args(argv).length_groups == 8
     resumed = [c["step"] for c in m["commands"]]
     assert resumed == sorted(resumed) and resumed[-1] <= m["step"]
     assert isinstance(m["seed"], int) and m["step"] > 0

@@ -13,10 +13,10 @@ commands, steps, stories seen, CPU time), the number of training stories its bat
 were drawn from, the share of questions answered wrongly in its training batches as its
 history logged them ([step, share] pairs), and the run's validation curve: the
 records of its validation log (--valid, by default
-experiments/babi_b8/babi_b8.npz.valid.jsonl, the log of the run the shipped weights come
-from, written by bench/babi_train.py) up to the step of the weights, checked against the
-run's own history. Run it again whenever the weights are shipped again; the chapter
-refuses a record of another step.
+experiments/babi_widened/babi_widened.npz.valid.jsonl, the log of the run the shipped
+weights come from, written by bench/babi_widen.py) up to the step of the weights,
+checked against the run's own history. Run it again whenever the weights are shipped
+again; the chapter refuses a record of another step.
 
 The LSTM baseline (or any other bAbI checkpoint) is recorded the same way:
 
@@ -48,7 +48,7 @@ from dnc_lit.train import build_model, config_from_json
 from dnc_lit import model as dnc_model, baseline
 
 WEIGHTS = "dnc_lit/weights/babi.npz"
-VALID = "experiments/babi_b8/babi_b8.npz.valid.jsonl"
+VALID = "experiments/babi_widened/babi_widened.npz.valid.jsonl"
 OUT = "nbs/data/babi_evaluation.json"
 RUN_KEYS = ("network", "step", "seed", "task_args", "optimiser", "max_grad_norm",
             "version", "validation", "substituted", "length_groups", "tasks",
