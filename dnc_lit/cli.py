@@ -130,7 +130,8 @@ def _train_parser(sub):
     o = p.add_argument_group("optimiser")
     o.add_argument("--optimiser", choices=("adam", "rmsprop"), help="(default adam)")
     o.add_argument("--lr", type=_positive_float,
-                   help="learning rate (default 0.003 for adam, 0.0001 for rmsprop)")
+                   help="learning rate (default 0.003 for adam, 0.0001 for rmsprop; "
+                        "with --resume, the run's rate from here on)")
     o.add_argument("--max-grad-norm", type=_positive_float,
                    help="clip gradients to this global norm (default 50)")
     w = p.add_argument_group(
@@ -259,7 +260,7 @@ def _resume_conflicts(a, ck, task_keys=None):
              "max_grad_norm": meta.get("max_grad_norm"),
              "model": meta.get("network", "dnc")}       # --model of a later chapter
     for k, v in saved.items():
-        given = None if k in RESUME_MAY_CHANGE else getattr(a, k, None)
+        given = None if k in (*RESUME_MAY_CHANGE, "lr") else getattr(a, k, None)
         if (given is not None and given != v
                 and not (k == "max_length" and getattr(a, "curriculum", None))):
             out.append(f"--{k.replace('_', '-')} {given} differs from the "
@@ -340,12 +341,17 @@ def _with_memory(a, config):
     return dataclasses.replace(config, **changes)
 
 def _check_resume(a, ck, task_keys=None):
-    "ValueError if the checkpoint `ck` is another task's or the options contradict it."
+    """The checkpoint `ck` to resume, with the step size of --lr if given: ValueError if
+    it is another task's or the options contradict it."""
     if ck.metadata["task"] != a.task:
         raise ValueError(f"--resume {a.resume} is a run of {ck.metadata['task']}, "
                          f"not {a.task}")
     bad = _resume_conflicts(a, ck, task_keys)
     if bad: raise ValueError("; ".join(bad) + " (a resumed run keeps its settings)")
+    if a.lr is None: return ck
+    opt = ck.metadata["optimiser"]
+    opt = {**opt, "hyper": {**opt["hyper"], "lr": a.lr}}
+    return dataclasses.replace(ck, metadata={**ck.metadata, "optimiser": opt})
 
 # %% ../nbs/52_cli.ipynb #70223d76
 def cmd_train(a, argv):
@@ -362,7 +368,7 @@ def cmd_train(a, argv):
                   progress=_progress_option(a))
     if a.resume:
         ck, config = _load_run(a.resume)
-        _check_resume(a, ck)
+        ck = _check_resume(a, ck)
         common["log_every"] = _log_every(a, ck)
         out, steps = Path(a.out or a.resume), a.steps or TASK_DEFAULTS[a.task]["steps"]
         if ck.metadata["step"] >= steps: return _nothing_to_do(a, ck, steps)
@@ -679,7 +685,8 @@ def _graph_train(self, a, argv):
                   progress=_progress_option(a), objective=spec.objective)
     if a.resume:
         ck, config = _load_run(a.resume)
-        _check_resume(a, ck, [k for k in ck.metadata["task_args"] if k != "edge_pool"])
+        ck = _check_resume(a, ck,
+                           [k for k in ck.metadata["task_args"] if k != "edge_pool"])
         common["log_every"] = _log_every(a, ck)
         ck, cur = _resume_with_edge_pool(a, ck, _saved_curriculum(a, ck))
         out, steps = Path(a.out or a.resume), a.steps or GRAPH_DEFAULTS["steps"]
@@ -1166,7 +1173,7 @@ BabiFamily.train, BabiFamily.workers = _babi_train, True         # takes --worke
 def _babi_resume(a, argv, common):
     "`dnc-lit train babi --resume CHECKPOINT`: returns the exit status."
     ck, config = _load_run(a.resume)
-    _check_resume(a, ck)
+    ck = _check_resume(a, ck)
     meta = ck.metadata
     if a.version is not None and a.version != meta["version"]:
         raise ValueError(f"--version {a.version} differs from the checkpoint's "

@@ -74,6 +74,26 @@ def check_rows(rows, where=None, lines=None):
     if not out: raise GraphFileError(f"{where or 'rows'}: no edges")
     return tuple(out)
 
+# %% ../nbs/63_test_graphs.ipynb #5d689984
+def _spread_labels(rng, candidates, n):
+    """n distinct labels of `candidates` (1-D), in the order drawn: each shares the
+    fewest digits with its nearest predecessor, then the fewest with all of them,
+    chosen by `rng` uniformly among the equals."""
+    candidates = np.asarray(candidates)
+    digits = graphs.label_digits(candidates)                   # (C, 3)
+    free = np.ones(len(candidates), bool)
+    nearest = np.zeros(len(candidates), int)   # digits shared with the closest drawn
+    total = np.zeros(len(candidates), int)     # digits shared with all drawn
+    out = []
+    for _ in range(n):
+        key = np.where(free, nearest * (3 * n + 1) + total, np.iinfo(int).max)
+        i = int(rng.choice(np.flatnonzero(key == key.min())))
+        out.append(int(candidates[i]))
+        free[i] = False
+        same = (digits == digits[i]).sum(1)
+        nearest, total = np.maximum(nearest, same), total + same
+    return out
+
 # %% ../nbs/63_test_graphs.ipynb #a22d243b
 def _check_pair(name, value):
     """An inclusive range (lo, hi) with 0 <= lo <= hi <= 999, from a pair; ValueError
@@ -179,22 +199,27 @@ NamedGraph.edge_names = property(lambda self: tuple(self.edge_labels),
                                  doc="The edge names, sorted.")
 
 # %% ../nbs/63_test_graphs.ipynb #1fcfdd6f
-def _draw_labels(rng, names, lo, hi, what, range_name):
-    "Distinct labels for the sorted `names`, uniform without replacement from lo..hi."
+def _draw_labels(rng, names, lo, hi, what, range_name, spread=True):
+    """Distinct labels for the sorted `names` from lo..hi: as different as possible
+    (`_spread_labels`), or uniform without replacement if not `spread`."""
     if len(names) > hi - lo + 1:
         trained = (f"; a network trained with {what} labels in {lo}..{hi} cannot be "
                    "asked about this graph" if what == "edge" else "")
         raise GraphFileError(f"the graph has {len(names)} {what} names but "
                              f"{range_name} ({lo}, {hi}) holds only {hi - lo + 1} "
                              f"labels{trained}")
+    if spread: return dict(zip(names, _spread_labels(rng, np.arange(lo, hi + 1),
+                                                      len(names))))
     return dict(zip(names, (rng.choice(hi - lo + 1, size=len(names), replace=False)
                             + lo).tolist()))
 
-def named_graph(rows, seed=0, label_range=(0, 999), edge_range=(0, 9), positions=None):
+def named_graph(rows, seed=0, label_range=(0, 999), edge_range=(0, 9), positions=None,
+                spread=True):
     """Map a graph of names (rows (source, edge, destination)) to labels with a map
     drawn from `seed`: node names (sorted) get distinct labels in label_range, edge
     names distinct labels in edge_range (None: among the node labels, the paper's
-    scheme). Ranges are inclusive. Returns a `NamedGraph`."""
+    scheme). Ranges are inclusive. The labels are as different as possible in their
+    digits, or uniform draws if not `spread`. Returns a `NamedGraph`."""
     rows = check_rows(rows)
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -203,16 +228,18 @@ def named_graph(rows, seed=0, label_range=(0, 999), edge_range=(0, 9), positions
     rng = np.random.default_rng(seed)
     nodes = sorted({x for s, _, d in rows for x in (s, d)})
     edges = sorted({e for _, e, _ in rows})
-    node_labels = _draw_labels(rng, nodes, *label_range, "node", "label_range")
+    node_labels = _draw_labels(rng, nodes, *label_range, "node", "label_range", spread)
     if edge_range is not None:
-        edge_labels = _draw_labels(rng, edges, *edge_range, "edge", "edge_range")
+        edge_labels = _draw_labels(rng, edges, *edge_range, "edge", "edge_range",
+                                   spread)
     elif len(edges) > len(nodes):
         raise GraphFileError(f"the graph has {len(edges)} edge names but {len(nodes)} "
                              "nodes; with edge_range=None (the paper's scheme) the "
                              "edge labels are drawn from the node labels")
     else:
         pool = sorted(node_labels.values())
-        drawn = rng.choice(pool, len(edges), replace=False).tolist()
+        drawn = (_spread_labels(rng, pool, len(edges)) if spread
+                 else rng.choice(pool, len(edges), replace=False).tolist())
         edge_labels = dict(zip(edges, drawn))
     return NamedGraph(rows, node_labels, edge_labels, label_range, edge_range,
                       int(seed), positions)

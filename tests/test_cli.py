@@ -229,6 +229,35 @@ def test_resume_refuses_changed_settings(small, tmp_path):
                                    "/proc/dnc_lit_test/x.npz"), "/proc/dnc_lit_test")
 
 
+def _step_change(start, out, *extra, task="copy"):
+    "The largest parameter change of one resumed step from `start` (with `extra`)."
+    code, _, err = dnc_lit("train", task, "--steps", load_checkpoint(start).metadata[
+        "step"] + 1, "--resume", start, "--out", out, "--progress", "none", *extra)
+    assert code == 0, err
+    before, after = load_checkpoint(start).params, load_checkpoint(out).params
+    return max(float(onp.abs(onp.asarray(after[k]) - onp.asarray(before[k])).max())
+               for k in before)
+
+
+@pytest.mark.parametrize("task", ["copy", "traversal"])
+def test_resume_with_a_smaller_step_size(small, trav, tmp_path, task):
+    """--lr on resume: the new rate is recorded and used (Adam's step is proportional to
+    it, its state does not depend on it); another optimiser is still refused."""
+    start = small / "small.npz" if task == "copy" else trav / "t.npz"
+    lr = load_checkpoint(start).metadata["optimiser"]["hyper"]["lr"]
+    same = _step_change(start, tmp_path / "same.npz", task=task)
+    tenth = _step_change(start, tmp_path / "tenth.npz", "--lr", lr / 10, task=task)
+    m = load_checkpoint(tmp_path / "tenth.npz").metadata
+    assert m["optimiser"]["hyper"]["lr"] == pytest.approx(lr / 10)
+    assert "--lr" in m["resumed"][-1]["command"]
+    assert load_checkpoint(tmp_path / "same.npz").metadata["optimiser"]["hyper"][
+        "lr"] == lr
+    assert tenth == pytest.approx(same / 10, rel=0.05), (same, tenth)
+    assert_one_line_error(*dnc_lit("train", task, "--steps", 10 ** 6, "--resume", start,
+                                   "--optimiser", "rmsprop", "--out", tmp_path / "x.npz"),
+                          "--optimiser rmsprop differs")
+
+
 def _default_sigint():
     """In the child: the default SIGINT, even when the tests run as a background job
     (which ignores SIGINT, and a child would inherit that)."""

@@ -306,6 +306,58 @@ def test_name_maps_are_seeded_injective_in_range_and_reversible(rows, seed, lo, 
     assert loaded.graph == ng.graph
 
 
+def _shared(labels):
+    "(len, len) digits each pair of labels shares."
+    d = G.label_digits(onp.asarray(labels))
+    return (d[:, None] == d[None]).sum(-1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), lo=st.integers(0, 900),
+       size=st.integers(1, 99), n=st.integers(1, 60))
+def test_spread_labels_follow_their_rule(seed, lo, size, n):
+    """Each label drawn shares the fewest digits with its nearest predecessor among the
+    free candidates, then the fewest with all of them; all distinct candidates."""
+    cands = onp.arange(lo, lo + size)
+    n = min(n, size)
+    out = T._spread_labels(onp.random.default_rng(seed), cands, n)
+    assert len(set(out)) == n and set(out) <= set(cands.tolist())
+    d = G.label_digits(cands)
+    for k in range(1, n):
+        drawn = G.label_digits(onp.asarray(out[:k]))
+        same = (d[:, None] == drawn[None]).sum(-1)              # (C, k)
+        key = same.max(1) * (3 * n + 1) + same.sum(1)
+        free = ~onp.isin(cands, out[:k])
+        assert key[cands == out[k]][0] == key[free].min(), (k, out)
+
+
+def test_named_graphs_get_labels_far_apart(london, family):
+    """Up to 80 names in 0-999: no two labels one digit apart (uniform draws would give
+    about 8 such pairs among 25 names); the first ten share no digit at all; edges of
+    the paper's scheme are spread among the node labels too; spread=False is the
+    uniform draw."""
+    for ng in (london, family):
+        labels = list(ng.node_labels.values())
+        assert len(labels) <= 80 and (_shared(labels)[onp.triu_indices(len(labels), 1)]
+                                      <= 1).all()
+    edges = list(london.edge_labels.values())
+    assert (_shared(edges)[onp.triu_indices(len(edges), 1)] <= 1).all()
+    rows = [(f"n{i}", "e", f"n{i + 1}") for i in range(24)]
+    ng = T.named_graph(rows, 3, (0, 999), (0, 9))
+    first = G.label_digits(onp.asarray(T._spread_labels(onp.random.default_rng(3),
+                                                        onp.arange(1000), 10)))
+    assert all(len(set(first[:, k])) == 10 for k in range(3))
+    uniform = T.named_graph(rows, 3, (0, 999), (0, 9), spread=False)
+    drawn = onp.random.default_rng(3).choice(1000, 25, replace=False).tolist()
+    assert list(uniform.node_labels.values()) == drawn
+    assert uniform.node_labels != ng.node_labels
+    close = lambda m: int(onp.triu(_shared(list(m.values())) == 2).sum())
+    assert close(ng.node_labels) == 0
+    counts = [close(T.named_graph(rows, s, (0, 999), (0, 9), spread=False).node_labels)
+              for s in range(40)]
+    assert 5 < onp.mean(counts) < 12                     # about 300 x 0.027 = 8.1
+
+
 def test_a_map_never_makes_the_termination_pattern():
     with pytest.raises(T.GraphFileError, match="reserved termination pattern"):
         T.NamedGraph((("a", "p", "a"),), {"a": 999}, {"p": 999}, (0, 999), None)
