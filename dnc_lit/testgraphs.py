@@ -141,11 +141,9 @@ class NamedGraph:
                 raise GraphFileError(f"the {what} map must name exactly the graph's "
                                      f"{what}s; missing {missing[:3]}, "
                                      f"extra {extra[:3]}")
-            if rng is None:                  # the paper's scheme: among the node labels
-                allowed, where = set(self.node_labels.values()), "no node's label"
-            else:
-                lo, hi = _check_pair(f"{what} range", tuple(rng))
-                allowed, where = range(lo, hi + 1), f"outside the range {lo}..{hi}"
+            if rng is None: rng = self.label_range   # the paper's scheme: one range
+            lo, hi = _check_pair(f"{what} range", tuple(rng))
+            allowed, where = range(lo, hi + 1), f"outside the range {lo}..{hi}"
             bad = [n for n in names if not (isinstance(m[n], numbers.Integral)
                                             and m[n] in allowed)]
             if bad: raise GraphFileError(f"{what} {bad[0]!r} has label {m[bad[0]]!r}, "
@@ -217,8 +215,8 @@ def named_graph(rows, seed=0, label_range=(0, 999), edge_range=(0, 9), positions
                 spread=True):
     """Map a graph of names (rows (source, edge, destination)) to labels with a map
     drawn from `seed`: node names (sorted) get distinct labels in label_range, edge
-    names distinct labels in edge_range (None: among the node labels, the paper's
-    scheme). Ranges are inclusive. The labels are as different as possible in their
+    names distinct labels in edge_range (None: in label_range too, drawn apart from
+    the node labels, the paper's scheme). Ranges are inclusive. The labels are as different as possible in their
     digits, or uniform draws if not `spread`. Returns a `NamedGraph`."""
     rows = check_rows(rows)
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
@@ -229,18 +227,8 @@ def named_graph(rows, seed=0, label_range=(0, 999), edge_range=(0, 9), positions
     nodes = sorted({x for s, _, d in rows for x in (s, d)})
     edges = sorted({e for _, e, _ in rows})
     node_labels = _draw_labels(rng, nodes, *label_range, "node", "label_range", spread)
-    if edge_range is not None:
-        edge_labels = _draw_labels(rng, edges, *edge_range, "edge", "edge_range",
-                                   spread)
-    elif len(edges) > len(nodes):
-        raise GraphFileError(f"the graph has {len(edges)} edge names but {len(nodes)} "
-                             "nodes; with edge_range=None (the paper's scheme) the "
-                             "edge labels are drawn from the node labels")
-    else:
-        pool = sorted(node_labels.values())
-        drawn = (_spread_labels(rng, pool, len(edges)) if spread
-                 else rng.choice(pool, len(edges), replace=False).tolist())
-        edge_labels = dict(zip(edges, drawn))
+    edge_labels = _draw_labels(rng, edges, *(edge_range or label_range), "edge",
+                               "edge_range" if edge_range else "label_range", spread)
     return NamedGraph(rows, node_labels, edge_labels, label_range, edge_range,
                       int(seed), positions)
 
