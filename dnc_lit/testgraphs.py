@@ -216,8 +216,9 @@ def named_graph(rows, seed=0, label_range=(0, 999), edge_range=(0, 9), positions
     """Map a graph of names (rows (source, edge, destination)) to labels with a map
     drawn from `seed`: node names (sorted) get distinct labels in label_range, edge
     names distinct labels in edge_range (None: in label_range too, drawn apart from
-    the node labels, the paper's scheme). Ranges are inclusive. The labels are as different as possible in their
-    digits, or uniform draws if not `spread`. Returns a `NamedGraph`."""
+    the node labels, the paper's scheme). Ranges are inclusive. The labels are as
+    different as possible in their digits, or uniform draws if not `spread`. Returns a
+    `NamedGraph`."""
     rows = check_rows(rows)
     if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
