@@ -161,14 +161,42 @@ def test_walks_on_a_street_grid_of_names(ck, tmp_path):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             code = dnc_lit_main(["evaluate", str(PATH), "--graph",
-                                 str(tmp_path / "grid.csv"), "--lengths", f"1-{lesson['path_length'][1]}",
-                                 "--num-sequences", "30", "--map-seed", str(map_seed),
-                                 "--json"])
+                                 str(tmp_path / "grid.csv"), "--lengths",
+                                 f"1-{lesson['path_length'][1]}", "--num-sequences",
+                                 "30", "--map-seed", str(map_seed), "--json"])
         assert code == 0
         res = json.loads(out.getvalue())
         solved = [v["solved"] * v["questions"] for v in res.values()]
         share = sum(solved) / sum(v["questions"] for v in res.values())
         assert share >= 0.9, (map_seed, share, res)
+
+
+def test_the_graph_files_record_is_of_these_weights(ck, tmp_path):
+    """nbs/data/traversal_graph_files.json (bench/traversal_graph_files.py), which
+    chapter Traversal reads: of the shipped step, twelve graphs within the passed
+    lessons' node count and out-degree, and one of them evaluated again now gives the
+    recorded shares."""
+    rec = json.loads((ROOT / "nbs/data/traversal_graph_files.json").read_text())
+    m = ck.metadata
+    lesson = Curriculum.from_json(m["curriculum"]).lessons[last_passed(m) - 1]
+    assert (rec["checkpoint_step"], rec["last_passed"]) == (m["step"], last_passed(m))
+    tool = load_tool("traversal_graph_files", "bench")
+    graphs_ = tool.graph_files(onp.random.default_rng(777))
+    assert list(graphs_) == list(rec["graphs"]) and len(graphs_) == 12
+    for name, rows in graphs_.items():
+        nodes = {x for s, _, d in rows for x in (s, d)}
+        out = max(sum(r[0] == n for r in rows) for n in nodes)
+        assert len(nodes) <= lesson["num_nodes"][1] and out <= lesson["out_degree"][1]
+        assert rec["graphs"][name]["nodes"] == len(nodes)
+    name = "dense 8"
+    path = tmp_path / "dense.csv"
+    path.write_text("source,edge,destination\n"
+                    + "".join(",".join(r) + "\n" for r in graphs_[name]))
+    now = tool.evaluate(PATH, path, 0, lesson["path_length"][1], rec["num_sequences"])
+    assert {str(k): v for k, v in now.items()} == rec["graphs"][name]["maps"]["0"]
+    means = [onp.mean(list(v.values())) for g in rec["graphs"].values()
+             for v in g["maps"].values()]
+    assert rec["mean"] == pytest.approx(onp.mean(means)) and rec["lowest"] >= 0.9
 
 
 def test_evaluate_takes_the_memory_size(ck, tmp_path):
