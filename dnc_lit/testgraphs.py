@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['MAX_NODES', 'DATA_DIR', 'TUBEMAPS_NOTICE', 'EARTH_RADIUS_KM', 'COMPASS_4', 'COMPASS_8', 'LONDON_EDGES',
            'LONDON_STATIONS', 'LONDON_LINES', 'COLUMNS', 'FAMILY_PEOPLE', 'FAMILY_COUPLES', 'FAMILY_EDGES',
-           'FAMILY_RELATIONS', 'FAMILY_LAYOUT', 'GraphFileError', 'GraphQuestionError', 'check_rows', 'NamedGraph',
-           'named_graph', 'displacement', 'compass', 'line_edges', 'london_stations', 'london_lines', 'edge_line',
-           'london_underground', 'read_graph_csv', 'draw_london', 'family_rows', 'family_tree', 'draw_family',
-           'AskedQuestion', 'follow', 'describe_answer', 'traversal_question', 'shortest_path_question',
+           'FAMILY_RELATIONS', 'FAMILY_LAYOUT', 'GraphFileError', 'GraphQuestionError', 'check_rows', 'one_digit_apart',
+           'NamedGraph', 'named_graph', 'displacement', 'compass', 'line_edges', 'london_stations', 'london_lines',
+           'edge_line', 'london_underground', 'read_graph_csv', 'draw_london', 'family_rows', 'family_tree',
+           'draw_family', 'AskedQuestion', 'follow', 'describe_answer', 'traversal_question', 'shortest_path_question',
            'relation_label', 'fit_relations', 'inference_question', 'traversal_questions', 'shortest_path_questions',
            'inference_questions']
 
@@ -93,6 +93,13 @@ def _spread_labels(rng, candidates, n):
         same = (digits == digits[i]).sum(1)
         nearest, total = np.maximum(nearest, same), total + same
     return out
+
+# %% ../nbs/63_test_graphs.ipynb #b2bde606
+def one_digit_apart(labels):
+    "The number of pairs of the (distinct) labels that share two of their three digits."
+    d = graphs.label_digits(np.asarray(labels))
+    same = (d[:, None] == d[None]).sum(-1)
+    return int(np.triu(same == 2).sum())
 
 # %% ../nbs/63_test_graphs.ipynb #a22d243b
 def _check_pair(name, value):
